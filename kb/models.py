@@ -16,7 +16,8 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Now, timezone-aware UTC (stored as UTC on every dialect)."""
+    return datetime.now(UTC)
 
 
 class RecordRow(SQLModel, table=True):
