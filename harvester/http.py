@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from harvester.errors import RateLimited, SourceError, TransientHTTPError
+from harvester.errors import HarvestError, RateLimited, SourceError, TransientHTTPError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,42 @@ def redact(url: str | httpx.URL) -> str:
     return str(u.copy_with(params=params))
 
 
+def secret_values(*mappings: Mapping[str, Any] | None) -> list[str]:
+    """The values of secret parameters (``api_key`` ...) in request params / form data."""
+    found = []
+    for mapping in mappings:
+        for k, v in (mapping or {}).items():
+            if k.lower() in SECRET_PARAMS and v is not None and str(v):
+                found.append(str(v))
+    return found
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with every occurrence of each secret value replaced by ``***``.
+
+    Sources echo keys back (NCBI's error JSON carries ``"api-key": "..."``), so messages built
+    from a response body must go through this before they reach a log line or an exception.
+    """
+    for secret in secrets:
+        if len(secret) >= 4:  # a 1-3 character "secret" would mangle ordinary text
+            text = text.replace(secret, "***")
+    return text
+
+
+class _RedactHttpxURLs(logging.Filter):
+    """httpx logs every request URL at INFO; hide secret query parameters in those lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL)
+                                                  for a in record.args):
+            record.args = tuple(redact(a) if isinstance(a, httpx.URL) else a
+                                for a in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactHttpxURLs())
+
+
 def looks_rate_limited(body: bytes) -> bool:
     """NCBI sometimes sends ``{"error":"API rate limit exceeded"}`` with status 200."""
     head = body[:300].lstrip()
@@ -87,15 +123,18 @@ class PoliteClient:
 
     ``request`` returns the response body for a 2xx answer and raises a typed error otherwise.
     ``validate`` (optional) inspects a 200 body and raises ``TransientHTTPError`` (retried) or
-    ``SourceError`` (not retried) when the body is not what was asked for.
+    ``SourceError`` (not retried) when the body is not what was asked for.  Values of secret
+    parameters (``api_key`` ...) in ``params``/``data`` never appear in log lines or in the
+    messages of the errors raised.  ``sleep`` and ``clock`` are injectable for tests.
     """
 
     def __init__(self, client: httpx.Client | None = None, *, rate: float = 3.0,
                  retry: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
+                 timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client or httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT},
                                              follow_redirects=True)
-        self.limiter = RateLimiter(rate, sleep=sleep)
+        self.limiter = RateLimiter(rate, clock=clock, sleep=sleep)
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.requests_made = 0
@@ -106,6 +145,25 @@ class PoliteClient:
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
                 data: Mapping[str, Any] | None = None,
                 validate: Callable[[bytes], None] | None = None) -> bytes:
+        secrets = secret_values(params, data)
+        try:
+            return self._request(method, url, params=params, data=data, validate=validate,
+                                 secrets=secrets)
+        except HarvestError as exc:
+            message = str(exc)
+            clean = scrub(message, secrets)
+            if clean == message:
+                raise
+            # Same type and attributes, secret-free message; the original (which holds the
+            # secret) is not chained, so a logged traceback cannot show it either.
+            new = type(exc).__new__(type(exc))
+            new.__dict__.update(exc.__dict__)
+            new.args = (clean, *exc.args[1:])
+            raise new from None
+
+    def _request(self, method: str, url: str, *, params: Mapping[str, Any] | None,
+                 data: Mapping[str, Any] | None, validate: Callable[[bytes], None] | None,
+                 secrets: list[str]) -> bytes:
         last: Exception | None = None
         for attempt in range(self.retry.attempts):
             self.limiter.wait()
@@ -134,7 +192,8 @@ class PoliteClient:
                 pause = self.retry.delay(attempt, retry_after)
                 log.warning("%s %s failed (%s: %s); retry %d/%d in %.1fs", method,
                             redact(httpx.URL(url, params=params or {})), type(exc).__name__,
-                            exc, attempt + 1, self.retry.attempts - 1, pause)
+                            scrub(str(exc), secrets), attempt + 1, self.retry.attempts - 1,
+                            pause)
                 self.sleep(pause)
         if isinstance(last, (RateLimited, TransientHTTPError)):
             raise type(last)(f"{last} (gave up after {self.retry.attempts} attempts)") from last
