@@ -78,7 +78,16 @@ def record_from_corpus(obj: dict[str, Any], raw: bytes | None = None) -> Record:
         raw=raw,
         raw_format="corpus-json",
     )
-    if kind == "src" or not (rec.pmid or rec.doi or rec.pmcid):
+    # The id names an identifier the fields may leave empty.
+    if kind == "pmid" and not rec.pmid and value.isdigit():
+        rec.pmid = value
+    elif kind == "doi" and not rec.doi:
+        rec.doi = value
+    elif kind == "pmcid" and not rec.pmcid:
+        rec.pmcid = value
+    elif kind == "ppr" and not rec.ppr_id:
+        rec.ppr_id = value
+    if kind == "src" or not (rec.pmid or rec.doi or rec.pmcid or rec.ppr_id):
         rec.other_ids["source_id"] = value or rid
     if kind == "ppr" or (rec.doi or "").startswith("10.1101/") and source == "europepmc":
         rec.is_preprint = rec.is_preprint or "Preprint" in rec.publication_types or kind == "ppr"

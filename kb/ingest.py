@@ -136,22 +136,39 @@ def _parts(record_id: int, row: dict[str, Any]) -> tuple[list[dict[str, Any]],
     return idents, mesh, pts
 
 
+_STICKY_FLAGS = ("is_retracted", "has_concern", "has_erratum", "is_preprint")
+_IDENTITY = ("key", "source", "content_hash", "raw", "raw_format")
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def _merge(row: dict[str, Any], old: dict[str, Any]) -> dict[str, Any] | None:
     """Values to update ``old`` with, or ``None`` when nothing changes.
 
-    A source of equal or higher rank replaces the record; a lower-ranked source (Europe PMC
-    after PubMed, say) only fills fields the stored record lacks.
+    A source of equal or higher rank provides every field it has (fields it lacks keep what an
+    earlier source supplied); a lower-ranked source (Europe PMC after PubMed, say) only fills
+    fields the stored record lacks. Retraction/concern flags never switch back off.
     """
+    content = {k: v for k, v in old.items() if k not in ("id", "raw")}
     if SOURCE_RANK.get(row["source"], 0) >= SOURCE_RANK.get(old["source"], 0):
-        return None if old["content_hash"] == row["content_hash"] else row
-    gaps = {k: v for k, v in row.items()
-            if k not in ("key", "source", "content_hash", "raw", "raw_format") and v
-            and not old.get(k)}
-    if not gaps:
+        values = {k: v for k, v in row.items() if not _empty(v) or k in _IDENTITY}
+        for flag in _STICKY_FLAGS:
+            values[flag] = bool(row.get(flag)) or bool(old.get(flag))
+        values["deleted"] = bool(row.get("deleted"))
+    else:
+        values = {k: v for k, v in row.items()
+                  if k not in _IDENTITY and not _empty(v) and _empty(old.get(k))}
+        for flag in _STICKY_FLAGS:
+            if row.get(flag) and not old.get(flag):
+                values[flag] = True
+    merged = {**content, **{k: v for k, v in values.items() if k not in ("raw",)}}
+    merged_hash = content_hash(merged)
+    if merged_hash == old["content_hash"]:
         return None
-    merged = {**{k: v for k, v in old.items() if k not in ("id", "raw")}, **gaps}
-    gaps["content_hash"] = content_hash(merged)
-    return gaps
+    values["content_hash"] = merged_hash
+    return values
 
 
 def upsert_batch(conn: Connection, records: list[Record]) -> IngestStats:
