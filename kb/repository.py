@@ -347,3 +347,409 @@ def last_harvest_time(engine: Engine) -> datetime | None:
     with engine.connect() as conn:
         return conn.execute(select(func.max(RUN.c.finished_at))
                             .where(RUN.c.status.in_(["ok", "partial"]))).scalar_one()
+
+
+# --- browse ---
+# Queries of the dashboard's evidence browser, map, trends, record page and trials page. The
+# statements are built by ``kb.browse`` (pure); these functions only run them.
+
+_TABLES = R.metadata.tables
+RLABEL = _TABLES["record_label"]
+TAG = _TABLES["tag"]
+LINK = _TABLES["record_link"]
+TRIAL = _TABLES["trial"]
+TRIALPUB = _TABLES["trial_publication"]
+
+
+def data_version(engine: Engine) -> tuple[Any, ...]:
+    """A cheap token that changes when records, tags or harvests change (cache invalidation)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(
+            select(func.max(R.c.id)).scalar_subquery(),
+            select(func.count()).select_from(R).scalar_subquery(),
+            select(func.max(RLABEL.c.id)).scalar_subquery(),
+            select(func.max(TAG.c.id)).scalar_subquery(),
+            select(func.max(RUN.c.id)).scalar_subquery(),
+            select(func.max(RUN.c.finished_at)).scalar_subquery(),
+        )).one()
+    return tuple(str(v) for v in row)
+
+
+def _labels_by_record(conn: Connection, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    from kb.browse import order_chips, select_labels_of
+
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for part in chunks(list(ids)):
+        for row in conn.execute(select_labels_of(part)):
+            out[row.record_id].append(dict(row._mapping))
+    return {i: order_chips(rows) for i, rows in out.items()}
+
+
+def browse_page(engine: Engine, filters: Any, *, limit: int = 25,
+                offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+    """``(total, rows)`` of the browser; each row carries ``labels`` (ordered tag chips)."""
+    from kb.browse import select_count, select_page
+
+    dialect = engine.dialect.name
+    with engine.connect() as conn:
+        total = int(conn.execute(select_count(filters, dialect)).scalar_one())
+        if not total or offset >= total:
+            return total, []
+        rows = [dict(r._mapping) for r in conn.execute(
+            select_page(filters, dialect, limit=limit, offset=offset))]
+        labels = _labels_by_record(conn, [r["id"] for r in rows])
+    for r in rows:
+        r["labels"] = labels.get(r["id"], [])
+        r["design"] = next((lab["label"] for lab in r["labels"] if lab["facet"] == "design"),
+                           None)
+    return total, rows
+
+
+def browse_counts(engine: Engine, filters: Any) -> dict[str, dict[str, int]]:
+    """Live counts: ``{facet: {label: n}}`` for every facet, plus ``{"source": {...}}``."""
+    from kb.browse import label_count_statements, select_source_counts
+    from kb.taxonomy import FACET_NAMES
+
+    dialect = engine.dialect.name
+    out: dict[str, dict[str, int]] = {f: {} for f in FACET_NAMES}
+    with engine.connect() as conn:
+        for stmt in label_count_statements(filters, dialect):
+            for facet_name, label, n in conn.execute(stmt):
+                out.setdefault(facet_name, {})[label] = int(n)
+        out["source"] = {str(s): int(n) for s, n in conn.execute(
+            select_source_counts(filters, dialect))}
+    return out
+
+
+def newest_of_design(engine: Engine, filters: Any, design: str,
+                     limit: int = 3) -> list[dict[str, Any]]:
+    """The newest matched records of one design (summary strip)."""
+    from kb.browse import select_newest
+
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select_newest(filters, engine.dialect.name, design, limit))]
+
+
+def evidence_matrix(engine: Engine, filters: Any, row_facet: str,
+                    col_facet: str) -> list[dict[str, Any]]:
+    """``[{row, col, design, n}]`` for a facet × facet matrix of the matched records."""
+    from kb.browse import select_matrix
+
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select_matrix(filters, engine.dialect.name, row_facet, col_facet))]
+
+
+def year_counts(engine: Engine, filters: Any, facet_name: str) -> list[dict[str, Any]]:
+    """``[{year, label, n}]``: matched records per publication year and label of a facet."""
+    from kb.browse import select_year_counts
+
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select_year_counts(filters, engine.dialect.name, facet_name))]
+
+
+def browse_bounds(engine: Engine) -> dict[str, Any]:
+    """Year range, sources, and how many live records are tagged (for the filter widgets)."""
+    live = and_(R.c.duplicate_of.is_(None), R.c.deleted.is_(False))
+    with engine.connect() as conn:
+        lo, hi = conn.execute(select(func.min(R.c.pub_year), func.max(R.c.pub_year))
+                              .where(live)).one()
+        sources = list(conn.execute(select(R.c.source).where(live).distinct()
+                                    .order_by(R.c.source)).scalars())
+        total = int(conn.execute(select(func.count()).select_from(R).where(live)).scalar_one())
+        tagged = int(conn.execute(
+            select(func.count()).select_from(R)
+            .where(live, R.c.id.in_(select(RLABEL.c.record_id)
+                                    .where(RLABEL.c.facet == "relevance")))).scalar_one())
+    return {"year_min": lo, "year_max": hi, "sources": sources, "records": total,
+            "tagged": tagged}
+
+
+def records_by_ids(engine: Engine, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Light rows (no abstract, no raw payload) of some records, in the order of ``ids``."""
+    from kb.browse import ROW_COLUMNS
+
+    cols = [R.c[name] for name in ROW_COLUMNS]
+    found: dict[int, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for part in chunks(list(ids)):
+            for row in conn.execute(select(*cols).where(R.c.id.in_(part))):
+                found[row.id] = dict(row._mapping)
+        labels = _labels_by_record(conn, list(found))
+    for rid, rec in found.items():
+        rec["labels"] = labels.get(rid, [])
+        rec["design"] = next((lab["label"] for lab in rec["labels"]
+                              if lab["facet"] == "design"), None)
+    return [found[i] for i in ids if i in found]
+
+
+def record_labels(engine: Engine, record_id: int) -> list[dict[str, Any]]:
+    """The effective labels of one record (``facet, label, origin, probability``)."""
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select(RLABEL.c.facet, RLABEL.c.label, RLABEL.c.origin, RLABEL.c.probability)
+            .where(RLABEL.c.record_id == record_id)
+            .order_by(RLABEL.c.facet, RLABEL.c.label))]
+
+
+def record_tag_history(engine: Engine, record_id: int) -> list[dict[str, Any]]:
+    """Every tag row of one record, with provenance (metadata, model, human)."""
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select(TAG.c.facet, TAG.c.label, TAG.c.origin, TAG.c.probability,
+                   TAG.c.model_version, TAG.c.negative, TAG.c.user, TAG.c.created_at)
+            .where(TAG.c.record_id == record_id)
+            .order_by(TAG.c.facet, TAG.c.label, TAG.c.origin))]
+
+
+def record_links(engine: Engine, record_id: int) -> list[dict[str, Any]]:
+    """Typed links from and to a record, each with the other record's key, title and year.
+
+    ``direction`` is ``out`` (this record → other) or ``in`` (other → this record).
+    """
+    out: list[dict[str, Any]] = []
+    with engine.connect() as conn:
+        for direction, mine, other in (("out", LINK.c.from_id, LINK.c.to_id),
+                                       ("in", LINK.c.to_id, LINK.c.from_id)):
+            stmt = (select(LINK.c.relation, LINK.c.evidence, R.c.id, R.c.key, R.c.title,
+                           R.c.pub_year, R.c.is_preprint, R.c.is_retracted)
+                    .join(R, R.c.id == other).where(mine == record_id)
+                    .order_by(LINK.c.relation, R.c.id))
+            out += [{"direction": direction, **dict(r._mapping)} for r in conn.execute(stmt)]
+    return out
+
+
+def records_by_pmids(engine: Engine, pmids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{pmid: {id, key, title, pub_year, is_retracted}}`` for the PMIDs stored here."""
+    out: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for part in chunks([p for p in pmids if p]):
+            for r in conn.execute(select(R.c.id, R.c.key, R.c.pmid, R.c.title, R.c.pub_year,
+                                         R.c.is_retracted).where(R.c.pmid.in_(part))):
+                out[r.pmid] = dict(r._mapping)
+    return out
+
+
+_TRIAL_COLUMNS = ("id", "nct_id", "brief_title", "official_title", "acronym", "overall_status",
+                  "why_stopped", "phases", "study_type", "conditions", "enrollment",
+                  "start_date", "primary_completion_date", "completion_date",
+                  "last_update_posted", "sponsor", "has_results", "record_id")
+
+
+def record_trials(engine: Engine, record_id: int,
+                  nct_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Registered trials linked to a record (``trial_publication``), or named by its NCT ids.
+
+    Each row holds the trial's fields when the trial is stored (``stored``), and the link
+    ``evidence`` (databank, abstract, trial_reference) when there is one.
+    """
+    cols = [TRIAL.c[c] for c in _TRIAL_COLUMNS if c != "record_id"]
+    found: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(select(TRIALPUB.c.nct_id, TRIALPUB.c.evidence)
+                              .where(TRIALPUB.c.record_id == record_id)):
+            found[r.nct_id] = {"nct_id": r.nct_id, "evidence": r.evidence}
+        for nct in nct_ids:
+            found.setdefault(nct, {"nct_id": nct, "evidence": "record"})
+        if found:
+            for r in conn.execute(select(*cols).where(TRIAL.c.nct_id.in_(list(found)))):
+                found[r.nct_id].update(dict(r._mapping), stored=True)
+    return sorted(found.values(), key=lambda t: t["nct_id"])
+
+
+def list_trials(engine: Engine) -> list[dict[str, Any]]:
+    """All registered trials (light columns) with the number of linked publications."""
+    pubs = (select(TRIALPUB.c.nct_id, func.count().label("publications"))
+            .group_by(TRIALPUB.c.nct_id).subquery())
+    cols = [TRIAL.c[c] for c in _TRIAL_COLUMNS]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*cols, func.coalesce(pubs.c.publications, 0)
+                                   .label("publications"))
+                            .outerjoin(pubs, pubs.c.nct_id == TRIAL.c.nct_id)
+                            .order_by(TRIAL.c.last_update_posted.desc().nulls_last(),
+                                      TRIAL.c.nct_id)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def trial_publications(engine: Engine,
+                       nct_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """``{nct_id: [record rows]}``: the publications linked to some trials."""
+    out: dict[str, list[dict[str, Any]]] = {n: [] for n in nct_ids}
+    with engine.connect() as conn:
+        for part in chunks(list(nct_ids)):
+            stmt = (select(TRIALPUB.c.nct_id, TRIALPUB.c.evidence, R.c.id, R.c.key, R.c.title,
+                           R.c.journal, R.c.pub_year, R.c.is_retracted)
+                    .join(R, R.c.id == TRIALPUB.c.record_id)
+                    .where(TRIALPUB.c.nct_id.in_(part))
+                    .order_by(TRIALPUB.c.nct_id, R.c.pub_year.desc().nulls_last()))
+            for r in conn.execute(stmt):
+                out.setdefault(r.nct_id, []).append(dict(r._mapping))
+    return out
+
+
+# --- reading lists ---
+# Lists an educator builds and exports (kb/exports.py); they persist in the database.
+
+RLIST = _TABLES["reading_list"]
+RITEM = _TABLES["reading_list_item"]
+
+# Record fields an export needs (everything bibliographic; no raw payload).
+EXPORT_COLUMNS = ("id", "key", "source", "pmid", "doi", "pmcid", "ppr_id", "title", "abstract",
+                  "journal", "journal_iso", "pub_year", "pub_date", "language", "authors",
+                  "keywords", "publication_types", "nct_ids", "is_preprint", "is_retracted",
+                  "has_concern", "has_erratum")
+
+
+class ReadingListError(ValueError):
+    """A reading list that does not exist, or a name that is not acceptable."""
+
+
+def create_reading_list(engine: Engine, name: str, description: str = "",
+                        owner: str | None = None) -> int:
+    """A new, empty list; returns its id."""
+    name = " ".join((name or "").split())[:200]
+    if not name:
+        raise ReadingListError("a reading list needs a name")
+    now = utcnow()
+    with engine.begin() as conn:
+        res = conn.execute(insert(RLIST).values(name=name, description=description or "",
+                                                owner=owner, created_at=now, updated_at=now))
+        pk = res.inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+
+def reading_lists(engine: Engine) -> list[dict[str, Any]]:
+    """Every list with its number of items, most recently changed first."""
+    counts = (select(RITEM.c.list_id, func.count().label("items"))
+              .group_by(RITEM.c.list_id).subquery())
+    with engine.connect() as conn:
+        rows = conn.execute(select(RLIST, func.coalesce(counts.c.items, 0).label("items"))
+                            .outerjoin(counts, counts.c.list_id == RLIST.c.id)
+                            .order_by(RLIST.c.updated_at.desc(), RLIST.c.id.desc())).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def get_reading_list(engine: Engine, list_id: int) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(RLIST).where(RLIST.c.id == list_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def _touch_list(conn: Connection, list_id: int) -> None:
+    res = conn.execute(update(RLIST).where(RLIST.c.id == list_id).values(updated_at=utcnow()))
+    if not res.rowcount:
+        raise ReadingListError(f"no reading list with id {list_id}")
+
+
+def update_reading_list(engine: Engine, list_id: int, *, name: str | None = None,
+                        description: str | None = None) -> None:
+    values: dict[str, Any] = {}
+    if name is not None:
+        name = " ".join(name.split())[:200]
+        if not name:
+            raise ReadingListError("a reading list needs a name")
+        values["name"] = name
+    if description is not None:
+        values["description"] = description
+    with engine.begin() as conn:
+        _touch_list(conn, list_id)
+        if values:
+            conn.execute(update(RLIST).where(RLIST.c.id == list_id).values(**values))
+
+
+def delete_reading_list(engine: Engine, list_id: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(RITEM).where(RITEM.c.list_id == list_id))
+        conn.execute(delete(RLIST).where(RLIST.c.id == list_id))
+
+
+def add_to_reading_list(engine: Engine, list_id: int, record_ids: Sequence[int],
+                        added_by: str | None = None) -> int:
+    """Append records (those already on the list are left where they are); returns how many."""
+    with engine.begin() as conn:
+        _touch_list(conn, list_id)
+        have = set(conn.execute(select(RITEM.c.record_id)
+                                .where(RITEM.c.list_id == list_id)).scalars())
+        last = conn.execute(select(func.max(RITEM.c.position))
+                            .where(RITEM.c.list_id == list_id)).scalar_one()
+        position = -1 if last is None else int(last)
+        wanted = [int(r) for r in dict.fromkeys(record_ids) if int(r) not in have]
+        known: set[int] = set()
+        for part in chunks(wanted):
+            known |= set(conn.execute(select(R.c.id).where(R.c.id.in_(part))).scalars())
+        rows = []
+        for rid in (r for r in wanted if r in known):
+            position += 1
+            rows.append({"list_id": list_id, "record_id": rid, "position": position,
+                         "note": "", "added_by": added_by, "added_at": utcnow()})
+        if rows:
+            conn.execute(insert(RITEM), rows)
+    return len(rows)
+
+
+def remove_from_reading_list(engine: Engine, list_id: int, record_id: int) -> None:
+    with engine.begin() as conn:
+        _touch_list(conn, list_id)
+        conn.execute(delete(RITEM).where(RITEM.c.list_id == list_id,
+                                         RITEM.c.record_id == record_id))
+
+
+def reorder_reading_list(engine: Engine, list_id: int, record_ids: Sequence[int]) -> None:
+    """Put the items in the given order (items not named keep their order, after these)."""
+    with engine.begin() as conn:
+        _touch_list(conn, list_id)
+        current = list(conn.execute(select(RITEM.c.record_id).where(RITEM.c.list_id == list_id)
+                                    .order_by(RITEM.c.position, RITEM.c.id)).scalars())
+        first = [r for r in dict.fromkeys(record_ids) if r in set(current)]
+        order = first + [r for r in current if r not in set(first)]
+        for pos, rid in enumerate(order):
+            conn.execute(update(RITEM).where(RITEM.c.list_id == list_id,
+                                             RITEM.c.record_id == rid).values(position=pos))
+
+
+def move_reading_list_item(engine: Engine, list_id: int, record_id: int, offset: int) -> None:
+    """Move one item up (negative ``offset``) or down the list."""
+    with engine.connect() as conn:
+        order = list(conn.execute(select(RITEM.c.record_id).where(RITEM.c.list_id == list_id)
+                                  .order_by(RITEM.c.position, RITEM.c.id)).scalars())
+    if record_id not in order:
+        return
+    i = order.index(record_id)
+    j = max(0, min(len(order) - 1, i + offset))
+    order.insert(j, order.pop(i))
+    reorder_reading_list(engine, list_id, order)
+
+
+def set_reading_list_note(engine: Engine, list_id: int, record_id: int, note: str) -> None:
+    with engine.begin() as conn:
+        _touch_list(conn, list_id)
+        conn.execute(update(RITEM).where(RITEM.c.list_id == list_id,
+                                         RITEM.c.record_id == record_id)
+                     .values(note=note or ""))
+
+
+def reading_list_items(engine: Engine, list_id: int) -> list[dict[str, Any]]:
+    """The items in order, each with ``position``, ``note`` and the record's export fields."""
+    cols = [R.c[c] for c in EXPORT_COLUMNS]
+    with engine.connect() as conn:
+        rows = conn.execute(select(RITEM.c.position, RITEM.c.note, RITEM.c.added_at, *cols)
+                            .join(R, R.c.id == RITEM.c.record_id)
+                            .where(RITEM.c.list_id == list_id)
+                            .order_by(RITEM.c.position, RITEM.c.id)).all()
+        items = [dict(r._mapping) for r in rows]
+        labels = _labels_by_record(conn, [i["id"] for i in items])
+    for item in items:
+        item["labels"] = labels.get(item["id"], [])
+        item["design"] = next((lab["label"] for lab in item["labels"]
+                               if lab["facet"] == "design"), None)
+    return items
+
+
+def lists_containing(engine: Engine, record_id: int) -> list[int]:
+    """Ids of the lists a record is on."""
+    with engine.connect() as conn:
+        return list(conn.execute(select(RITEM.c.list_id)
+                                 .where(RITEM.c.record_id == record_id)).scalars())
