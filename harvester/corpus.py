@@ -1,4 +1,7 @@
-"""Parser for the normalised JSONL corpus format (``shared/corpus/README.md``): bytes in, records out."""
+"""Parser for the normalised JSONL corpus format (``shared/corpus/README.md``).
+
+Bytes in, records out; no I/O.
+"""
 
 from __future__ import annotations
 
@@ -89,7 +92,7 @@ def record_from_corpus(obj: dict[str, Any], raw: bytes | None = None) -> Record:
         rec.ppr_id = value
     if kind == "src" or not (rec.pmid or rec.doi or rec.pmcid or rec.ppr_id):
         rec.other_ids["source_id"] = value or rid
-    if kind == "ppr" or (rec.doi or "").startswith("10.1101/") and source == "europepmc":
+    if kind == "ppr" or ((rec.doi or "").startswith("10.1101/") and source == "europepmc"):
         rec.is_preprint = rec.is_preprint or "Preprint" in rec.publication_types or kind == "ppr"
     if "Preprint" in rec.publication_types:
         rec.is_preprint = True

@@ -12,11 +12,12 @@ _H = re.compile(r"<h[1-6][^<>]*>(.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)
 _BLOCK = re.compile(r"</?(?:p|div|br|li|ul|ol|section)\b[^<>]*>", re.IGNORECASE)
 _WS = re.compile(r"[ \t\r\f\v]+")
 # Only these names count as markup; anything else that looks like "<x" is text (e.g. "P<0.001").
-_KNOWN = frozenset(
-    "a abbr b bold br div em h1 h2 h3 h4 h5 h6 i inline-formula italic li mml:math mml:mi "
-    "mml:mn mml:mo mml:mrow mml:msub mml:msup ol p sc section span strong sub sup tt u ul "
-    "underline math mi mn mo mrow msub msup".split()
-)
+_KNOWN = frozenset({
+    "a", "abbr", "b", "bold", "br", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "i",
+    "inline-formula", "italic", "li", "mml:math", "mml:mi", "mml:mn", "mml:mo", "mml:mrow",
+    "mml:msub", "mml:msup", "ol", "p", "sc", "section", "span", "strong", "sub", "sup", "tt",
+    "u", "ul", "underline", "math", "mi", "mn", "mo", "mrow", "msub", "msup",
+})
 
 
 def strip_tags(value: str) -> str:

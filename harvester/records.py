@@ -102,7 +102,7 @@ class Record:
     journal: str | None = None
     journal_iso: str | None = None
     pub_year: int | None = None
-    pub_date: str | None = None  # ISO-like, as precise as the source: "2019", "2019-06", "2019-06-01"
+    pub_date: str | None = None  # ISO-like, as precise as the source: "2019", "2019-06-01"
     pub_date_raw: str | None = None  # e.g. MedlineDate "1998 Dec-1999 Jan"
     authors: list[Author] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
@@ -125,7 +125,7 @@ class Record:
 
     @property
     def key(self) -> str:
-        """The record's identity key: ``pmid:N``, else ``doi:...``, ``ppr:...`` or ``src:...``."""
+        """The identity key: ``pmid:N``, else ``doi:...``, ``ppr:...`` or ``src:...``."""
         if self.pmid:
             return f"pmid:{self.pmid}"
         if self.doi:

@@ -7,6 +7,7 @@ import logging
 import sys
 
 import click
+from sqlalchemy.engine import Engine
 
 from kb.config import ConfigError, load_config
 
@@ -32,11 +33,15 @@ class Context:
         self.config = load_config(config_path, overrides={"database.url": database_url})
         self.quiet = quiet
         self.json = as_json
+        self._engine: Engine | None = None
 
-    def engine(self):  # type: ignore[no-untyped-def]
-        from kb.db import make_engine
+    def engine(self) -> Engine:
+        """The knowledge-base engine (created, with its tables, on first use)."""
+        if self._engine is None:
+            from kb.db import make_engine
 
-        return make_engine(self.config.database_url)
+            self._engine = make_engine(self.config.database_url)
+        return self._engine
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -86,7 +86,8 @@ def _coerce(setting: Setting, value: Any) -> Any:
     try:
         return setting.type(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{setting.name}: cannot read {value!r} as {setting.type.__name__}") from exc
+        raise ConfigError(
+            f"{setting.name}: cannot read {value!r} as {setting.type.__name__}") from exc
 
 
 class ConfigError(ValueError):

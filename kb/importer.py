@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy.engine import Engine
 
@@ -49,10 +49,12 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> BinaryIO:
     with path.open("rb") as fh:
         magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+    if magic == b"\x1f\x8b":
+        return cast(BinaryIO, gzip.open(path, "rb"))
+    return path.open("rb")
 
 
 def _kind(path: Path) -> str:
@@ -64,7 +66,7 @@ def _kind(path: Path) -> str:
     raise ParseError(f"{path}: unknown file type (expected .xml, .jsonl, optionally .gz)")
 
 
-def _items(path: Path, fh: IO[bytes], errors: list[str]) -> Iterator[Record | Deletion]:
+def _items(path: Path, fh: BinaryIO, errors: list[str]) -> Iterator[Record | Deletion]:
     if _kind(path) == "xml":
         try:
             yield from parse_pubmed_xml(fh)
@@ -79,7 +81,7 @@ def _items(path: Path, fh: IO[bytes], errors: list[str]) -> Iterator[Record | De
 
 
 def import_files(engine: Engine, paths: list[Path], *, batch_size: int = DEFAULT_BATCH,
-                 progress: Callable[[int], None] | None = None) -> ImportReport:
+                 progress: Callable[[int], object] | None = None) -> ImportReport:
     """Parse and upsert every file; unreadable parts are quarantined, the rest is kept."""
     report = ImportReport()
     for path in expand_paths(paths):

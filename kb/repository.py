@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from kb.models import (
@@ -99,7 +99,8 @@ def insert_records(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[
     keys = [r["key"] for r in rows]
     ids: dict[str, int] = {}
     for part in chunks(keys):
-        ids.update({k: i for i, k in conn.execute(select(R.c.id, R.c.key).where(R.c.key.in_(part)))})
+        found = conn.execute(select(R.c.id, R.c.key).where(R.c.key.in_(part)))
+        ids.update({str(k): int(i) for i, k in found})
     return ids
 
 
@@ -184,11 +185,11 @@ def stats(engine: Engine) -> dict[str, Any]:
     live = and_(R.c.duplicate_of.is_(None), R.c.deleted.is_(False))
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(R).where(live)).scalar_one()
-        by_source = dict(conn.execute(select(R.c.source, func.count()).where(live)
+        by_source: dict[Any, Any] = dict(conn.execute(select(R.c.source, func.count()).where(live)
                                       .group_by(R.c.source).order_by(R.c.source)).all())
-        by_year = dict(conn.execute(select(R.c.pub_year, func.count()).where(live)
+        by_year: dict[Any, Any] = dict(conn.execute(select(R.c.pub_year, func.count()).where(live)
                                     .group_by(R.c.pub_year).order_by(R.c.pub_year)).all())
-        by_type = dict(conn.execute(
+        by_type: dict[Any, Any] = dict(conn.execute(
             select(PUBTYPE.c.name, func.count(func.distinct(PUBTYPE.c.record_id)))
             .join(R, R.c.id == PUBTYPE.c.record_id).where(live)
             .group_by(PUBTYPE.c.name).order_by(func.count(func.distinct(PUBTYPE.c.record_id))
@@ -293,7 +294,9 @@ def start_run(engine: Engine, source: str, query: str, window_from: str | None,
         res = conn.execute(insert(RUN).values(source=source, query=query, window_from=window_from,
                                               window_to=window_to, status="running",
                                               started_at=utcnow()))
-        return int(res.inserted_primary_key[0])
+        key = res.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 def update_run(conn: Connection | Engine, run_id: int, **values: Any) -> None:

@@ -18,7 +18,7 @@ from kb.importer import SAMPLE_DIR, import_files
 @click.option("--sample", is_flag=True,
               help="Import the real records shipped with the package (kb/sample/).")
 @click.pass_obj
-def import_cmd(obj, paths: tuple[Path, ...], sample: bool) -> None:  # type: ignore[no-untyped-def]
+def import_cmd(obj, paths: tuple[Path, ...], sample: bool) -> None:
     """Load PubMed XML (efetch or MEDLINE baseline), or corpus JSONL files; plain or .gz.
 
     Directories are searched for *.xml, *.jsonl (and .gz). Re-importing is idempotent:
@@ -48,7 +48,7 @@ def import_cmd(obj, paths: tuple[Path, ...], sample: bool) -> None:  # type: ign
 
 @click.command("stats")
 @click.pass_obj
-def stats_cmd(obj) -> None:  # type: ignore[no-untyped-def]
+def stats_cmd(obj) -> None:
     """Counts by source, publication year and publication type."""
     data = repository.stats(obj.engine())
     lines = [f"records: {data['records']} (retracted {data['retracted']}, preprints "

@@ -14,7 +14,7 @@ from kb.harvest import HarvestReport, harvest_pubmed
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _common(f):  # type: ignore[no-untyped-def]
+def _common(f):
     for opt in reversed([
         click.option("--query", default=None, help="Search query (default: from config.toml)."),
         click.option("--since", type=DATE, default=None,
@@ -29,7 +29,7 @@ def _common(f):  # type: ignore[no-untyped-def]
     return f
 
 
-def finish(obj, reports: list[HarvestReport]) -> None:  # type: ignore[no-untyped-def]
+def finish(obj, reports: list[HarvestReport]) -> None:
     """Print reports and exit 1 if any failed, 3 if any is partial."""
     data = [r.as_dict() for r in reports]
     emit(obj, data if len(data) > 1 else data[0], "\n".join(r.summary() for r in reports))
@@ -39,7 +39,7 @@ def finish(obj, reports: list[HarvestReport]) -> None:  # type: ignore[no-untype
         raise SystemExit(EXIT_PARTIAL)
 
 
-def run_pubmed(obj, query, since, until, max_records, base_url) -> HarvestReport:  # type: ignore[no-untyped-def]
+def run_pubmed(obj, query, since, until, max_records, base_url) -> HarvestReport:
     from harvester.pubmed.eutils import EUtilsClient
 
     cfg = obj.config
@@ -79,7 +79,7 @@ def harvest_group() -> None:
 @harvest_group.command("pubmed")
 @_common
 @click.pass_obj
-def harvest_pubmed_cmd(obj, query, since, until, max_records, base_url) -> None:  # type: ignore[no-untyped-def]
+def harvest_pubmed_cmd(obj, query, since, until, max_records, base_url) -> None:
     """PubMed via NCBI E-utilities (esearch + efetch).
 
     Uses NCBI_API_KEY (10 requests/s instead of 3) and NCBI_EMAIL from the environment.

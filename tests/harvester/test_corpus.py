@@ -6,8 +6,9 @@ from harvester.markup import html_abstract_sections, strip_tags
 
 
 def test_europepmc_html_abstract_sections_and_no_text_lost() -> None:
-    raw = ("<h4>Background</h4> Ketamine <i>rapidly</i> reduces MADRS (P&lt;0.001; 2 m<sup>2</sup>)."
-           " <h4>Methods</h4> We randomised 10 patients; P<0.05 was significant.")
+    raw = ("<h4>Background</h4> Ketamine <i>rapidly</i> reduces MADRS "
+           "(P&lt;0.001; 2 m<sup>2</sup>). <h4>Methods</h4> "
+           "We randomised 10 patients; P<0.05 was significant.")
     secs = html_abstract_sections(raw)
     assert [s.label for s in secs] == ["Background", "Methods"]
     assert secs[0].text == "Ketamine rapidly reduces MADRS (P<0.001; 2 m2)."

@@ -23,16 +23,17 @@ def test_precedence_default_file_env_cli(tmp_path: Path) -> None:
 def test_unknown_setting_and_bad_type_are_clear_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[pubmed]\nbatchsize = 3\n")
-    with pytest.raises(ConfigError, match="unknown setting 'pubmed.batchsize'"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'pubmed\.batchsize'"):
         load_config(bad, env={})
-    with pytest.raises(ConfigError, match="pubmed.batch_size: cannot read 'x' as int"):
+    with pytest.raises(ConfigError, match=r"pubmed\.batch_size: cannot read 'x' as int"):
         load_config(None, env={"KB_PUBMED_BATCH_SIZE": "x", "KB_CONFIG": "/nonexistent"})
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.toml", env={})
 
 
 def test_list_setting_from_env() -> None:
-    cfg = load_config(None, env={"KB_HARVEST_SOURCES": "pubmed, ctgov", "KB_CONFIG": "/nonexistent"})
+    env = {"KB_HARVEST_SOURCES": "pubmed, ctgov", "KB_CONFIG": "/nonexistent"}
+    cfg = load_config(None, env=env)
     assert cfg["harvest.sources"] == ["pubmed", "ctgov"]
 
 
