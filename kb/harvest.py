@@ -20,7 +20,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from harvester.errors import HarvestError
-
 from harvester.records import Deletion, Record
 from kb import repository
 from kb.ingest import ingest_batch

@@ -25,7 +25,7 @@ POSTGRES_URL = os.environ.get("KB_TEST_POSTGRES_URL")
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's KB_* settings or NCBI secrets."""
     for name in list(os.environ):
-        if name.startswith("KB_") and name != "KB_TEST_POSTGRES_URL" or name in {
+        if (name.startswith("KB_") and name != "KB_TEST_POSTGRES_URL") or name in {
             "NCBI_API_KEY", "NCBI_EMAIL"}:
             monkeypatch.delenv(name, raising=False)
 
