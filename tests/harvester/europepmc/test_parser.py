@@ -406,3 +406,16 @@ def test_page_of_corpus_records() -> None:
     assert page.hit_count == 40
     assert page.next_cursor_mark == "AoIIQ-page-2"
     assert [r.doi for r in page.records] == [(r["doi"] or "").lower() or None for r in records]
+
+
+def test_keywords_and_other_sources() -> None:
+    # keywordList values of result 38729568 in the recorded COVID-19 response (documented_examples)
+    keywords = ["Thyrotoxicosis", "Subacute Thyroiditis", "Covid-19", "Sars-cov-2",
+                "Covid-19 Vaccine"]
+    rec = parse_result(_with(keywordList={"keyword": keywords}))
+    assert rec.keywords == keywords
+    pmc = parse_result({"id": "PMC7383595", "source": "PMC", "title": "t"})
+    assert (pmc.pmcid, pmc.pmid, pmc.key) == ("PMC7383595", None, "pmcid:PMC7383595")
+    agr = parse_result({"id": "IND607549052", "source": "AGR", "title": "Wetland parks"})
+    assert agr.key == "src:europepmc:AGR:IND607549052"
+    assert not agr.is_preprint
