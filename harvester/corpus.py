@@ -88,8 +88,9 @@ def record_from_corpus(obj: dict[str, Any], raw: bytes | None = None) -> Record:
         rec.doi = value
     elif kind == "pmcid" and not rec.pmcid:
         rec.pmcid = value
-    elif kind == "ppr" and not rec.ppr_id:
+    elif (kind == "ppr" or (kind == "src" and value.startswith("PPR"))) and not rec.ppr_id:
         rec.ppr_id = value
+        rec.is_preprint = True
     if kind == "src" or not (rec.pmid or rec.doi or rec.pmcid or rec.ppr_id):
         rec.other_ids["source_id"] = value or rid
     if kind == "ppr" or ((rec.doi or "").startswith("10.1101/") and source == "europepmc"):

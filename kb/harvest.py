@@ -9,9 +9,12 @@ return are quarantined and retried at the start of the next run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
 
@@ -19,10 +22,14 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from harvester.ctgov.client import CTGovClient
+from harvester.ctgov.parser import trial_to_record
 from harvester.errors import HarvestError
-from harvester.records import Deletion, Record
+from harvester.europepmc.client import EuropePMCClient
+from harvester.records import Deletion, Record, Trial
 from kb import repository
 from kb.ingest import ingest_batch
+from kb.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -180,3 +187,120 @@ def harvest_pubmed(engine: Engine, client: PubMedFetcher, query: str, *,
                   report.error)
         repository.finish_run(engine, run_id, "failed", report.error)
     return report
+
+
+# --- paged sources (Europe PMC cursorMark, ClinicalTrials.gov pageToken) ---
+
+Page = tuple[list[Record], list[Trial], str | None]  # records, trials, cursor of the next page
+PageSource = Callable[[date, date, str | None, int | None], Iterator[Page]]
+
+
+def harvest_paged(engine: Engine, source: str, query: str, pages: PageSource, *,
+                  since: date | None = None, until: date | None = None,
+                  max_records: int | None = None, overlap_days: int = 1,
+                  start_date: date = date(1960, 1, 1), today: date | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> HarvestReport:
+    """Harvest a cursor-paged source; the cursor is checkpointed after every stored page.
+
+    ``pages(since, until, cursor, max_records)`` yields (records, trials, next cursor); a run
+    killed mid-way resumes from the last stored cursor of the same window.
+    """
+    state = repository.get_state(engine, source, query)
+    checkpoint = dict((state or {}).get("checkpoint") or {})
+    report = HarvestReport(source=source, query=query)
+    cursor: str | None = None
+    if "cursor" in checkpoint and since is None and until is None:
+        report.resumed = True
+        w_from, w_to = checkpoint["window_from"], checkpoint["window_to"]
+        cursor = checkpoint["cursor"]
+    else:
+        begin, end = plan_window(state, since, until, today=today or date.today(),
+                                 overlap_days=overlap_days, start_date=start_date)
+        w_from, w_to = begin.isoformat(), end.isoformat()
+    report.window_from, report.window_to = w_from, w_to
+    run_id = repository.start_run(engine, source, query, w_from, w_to)
+    report.run_id = run_id
+    complete = True
+    try:
+        for records, trials, next_cursor in pages(date.fromisoformat(w_from),
+                                                  date.fromisoformat(w_to), cursor, max_records):
+            with engine.begin() as conn:
+                stats = ingest_batch(conn, list(records)) if records else None
+                t_new = t_changed = t_same = 0
+                if trials:
+                    t_new, t_changed, t_same = repository.upsert_trials(
+                        conn, [trial_to_row(t) for t in trials])
+                    repository.attach_trial_records(conn, [t.nct_id for t in trials])
+                repository.save_state(conn, source, query, checkpoint={
+                    "window_from": w_from, "window_to": w_to, "cursor": next_cursor})
+                counts = {"fetched": len(records) or len(trials),
+                          "inserted": (stats.inserted if stats else 0) or t_new,
+                          "updated": (stats.updated if stats else 0) or t_changed,
+                          "unchanged": (stats.unchanged if stats else 0) or t_same}
+                repository.add_run_counts(conn, run_id, counts)
+            report.fetched += counts["fetched"]
+            report.found += counts["fetched"]
+            report.inserted += counts["inserted"]
+            report.updated += counts["updated"]
+            report.unchanged += counts["unchanged"]
+            if stats:
+                report.record_ids += stats.record_ids
+            if progress:
+                progress(report.fetched, max(report.fetched, max_records or 0))
+            if max_records is not None and report.fetched >= max_records:
+                complete = False
+        with engine.begin() as conn:
+            repository.save_state(conn, source, query, checkpoint={},
+                                  last_until=w_to if complete else None)
+        report.status = "ok"
+        repository.finish_run(engine, run_id, report.status)
+    except (HarvestError, httpx.HTTPError, OSError, SQLAlchemyError) as exc:
+        report.status = "failed"
+        report.error = f"{type(exc).__name__}: {exc}"
+        log.error("%s harvest failed: %s (the next run resumes from the checkpoint)", source,
+                  report.error)
+        repository.finish_run(engine, run_id, "failed", report.error)
+    return report
+
+
+def europepmc_pages(client: EuropePMCClient, query: str) -> PageSource:
+    """Europe PMC pages for a window: first published or updated inside it."""
+    def pages(since: date, until: date, cursor: str | None,
+              max_records: int | None) -> Iterator[Page]:
+        window = (f"({query}) AND (FIRST_PDATE:[{since} TO {until}] OR "
+                  f"UPDATE_DATE:[{since} TO {until}])")
+        for page in client.search(window, max_records=max_records, cursor_mark=cursor or "*"):
+            yield page.records, [], page.next_cursor_mark
+    return pages
+
+
+def ctgov_pages(client: CTGovClient, query: str) -> PageSource:
+    """ClinicalTrials.gov pages for a window of last-update dates; each trial is also stored
+    as a registry record (``nct:NCT...``) so it is searched and tagged like an article."""
+    def pages(since: date, until: date, cursor: str | None,
+              max_records: int | None) -> Iterator[Page]:
+        for page in client.search(query, updated_since=since, updated_until=until,
+                                  max_studies=max_records, page_token=cursor):
+            yield [trial_to_record(t) for t in page.studies], page.studies, page.next_page_token
+    return pages
+
+
+def trial_to_row(trial: Trial) -> dict[str, Any]:
+    """The ``trial`` table row of a parsed trial."""
+    row: dict[str, Any] = {
+        k: getattr(trial, k) for k in (
+            "nct_id", "brief_title", "official_title", "acronym", "brief_summary",
+            "detailed_description", "overall_status", "why_stopped", "phases", "study_type",
+            "conditions", "keywords", "enrollment", "enrollment_type", "allocation", "masking",
+            "primary_purpose", "start_date", "primary_completion_date", "completion_date",
+            "first_posted", "last_update_posted", "sponsor", "collaborators", "has_results",
+            "reference_pmids")}
+    for k in ("condition_mesh", "intervention_mesh", "interventions", "arms", "outcomes"):
+        row[k] = [asdict(x) for x in getattr(trial, k)]
+    row["content_hash"] = hashlib.sha256(
+        json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
+    row["raw"] = zlib.compress(trial.raw) if trial.raw else None
+    now = utcnow()
+    row["first_seen"] = now
+    row["updated_at"] = now
+    return row

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from kb.models import (
@@ -19,9 +19,12 @@ from kb.models import (
     HarvestState,
     Quarantine,
     RecordIdentifier,
+    RecordLink,
     RecordMesh,
     RecordPubType,
     RecordRow,
+    TrialPublication,
+    TrialRow,
     utcnow,
 )
 
@@ -113,7 +116,6 @@ def update_records(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     for row in rows:
         cols = tuple(sorted(k for k in row if k != "id"))
         groups.setdefault(cols, []).append({**{f"v_{k}": row[k] for k in cols}, "b_id": row["id"]})
-    from sqlalchemy import bindparam
 
     for cols, params in groups.items():
         stmt = (update(R).where(R.c.id == bindparam("b_id"))
@@ -424,6 +426,15 @@ def browse_counts(engine: Engine, filters: Any) -> dict[str, dict[str, int]]:
     return out
 
 
+def browse_count(engine: Engine, filters: Any, also: tuple[str, str] | None = None) -> int:
+    """How many records match (and carry the ``also=(facet, label)`` label, if given)."""
+    from kb.browse import select_count
+
+    with engine.connect() as conn:
+        return int(conn.execute(select_count(filters, engine.dialect.name, also=also))
+                   .scalar_one())
+
+
 def newest_of_design(engine: Engine, filters: Any, design: str,
                      limit: int = 3) -> list[dict[str, Any]]:
     """The newest matched records of one design (summary strip)."""
@@ -626,10 +637,10 @@ def create_reading_list(engine: Engine, name: str, description: str = "",
 
 def reading_lists(engine: Engine) -> list[dict[str, Any]]:
     """Every list with its number of items, most recently changed first."""
-    counts = (select(RITEM.c.list_id, func.count().label("items"))
+    counts = (select(RITEM.c.list_id, func.count().label("n_items"))
               .group_by(RITEM.c.list_id).subquery())
     with engine.connect() as conn:
-        rows = conn.execute(select(RLIST, func.coalesce(counts.c.items, 0).label("items"))
+        rows = conn.execute(select(RLIST, func.coalesce(counts.c["n_items"], 0).label("items"))
                             .outerjoin(counts, counts.c.list_id == RLIST.c.id)
                             .order_by(RLIST.c.updated_at.desc(), RLIST.c.id.desc())).all()
     return [dict(r._mapping) for r in rows]
@@ -756,3 +767,149 @@ def lists_containing(engine: Engine, record_id: int) -> list[int]:
     with engine.connect() as conn:
         return list(conn.execute(select(RITEM.c.list_id)
                                  .where(RITEM.c.record_id == record_id)).scalars())
+
+
+# --- linking (one study across sources) ---
+
+LINK = RecordLink.__table__  # type: ignore[attr-defined]
+TRIAL = TrialRow.__table__  # type: ignore[attr-defined]
+TPUB = TrialPublication.__table__  # type: ignore[attr-defined]
+
+
+def preprints(engine: Engine) -> list[dict[str, Any]]:
+    """Preprints not yet linked to a published version."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(R.c.id, R.c.doi, R.c.title, R.c.authors, R.c.version_links)
+                            .where(R.c.is_preprint.is_(True), R.c.duplicate_of.is_(None))
+                            .order_by(R.c.id))
+        return [dict(r._mapping) for r in rows]
+
+
+def version_candidates(engine: Engine) -> list[dict[str, Any]]:
+    """Articles and preprints that a preprint may be a version or a duplicate of."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(R.c.id, R.c.pmid, R.c.doi, R.c.pmcid, R.c.title, R.c.authors,
+                                   R.c.is_preprint)
+                            .where(R.c.duplicate_of.is_(None),
+                                   R.c.source.not_in(["ctgov", "ctgov-text"])))
+        return [dict(r._mapping) for r in rows]
+
+
+def add_version_links(engine: Engine, links: Sequence[tuple[int, int, str, str]]) -> int:
+    """(from, to, relation, evidence) links: ``version_of`` (preprint -> published) or
+    ``duplicate_of`` (the same preprint twice); ``from`` becomes ``duplicate_of`` ``to``."""
+    new = 0
+    with engine.begin() as conn:
+        for pre, pub, relation, evidence in links:
+            exists = conn.execute(select(LINK.c.id).where(
+                LINK.c.from_id == pre, LINK.c.to_id == pub, LINK.c.relation == relation)
+            ).first()
+            if exists is None:
+                conn.execute(insert(LINK).values(from_id=pre, to_id=pub, relation=relation,
+                                                 evidence=evidence, created_at=utcnow()))
+                new += 1
+            conn.execute(update(R).where(R.c.id == pre).values(duplicate_of=pub))
+    return new
+
+
+def records_with_trial_ids(engine: Engine) -> Iterator[dict[str, Any]]:
+    """Records whose databank list or abstract may name an NCT id."""
+    with engine.connect() as conn:
+        with_ids = select(IDENT.c.record_id).where(IDENT.c.kind == "nct")
+        stmt = select(R.c.id, R.c.source, R.c.nct_ids, R.c.abstract).where(
+            or_(R.c.id.in_(with_ids), R.c.abstract.like("%NCT%")))
+        for row in conn.execute(stmt):
+            yield dict(row._mapping)
+
+
+def trial_reference_pmids(engine: Engine) -> list[tuple[str, str]]:
+    """(NCT id, PMID) for every PMID in a stored trial's references."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(TRIAL.c.nct_id, TRIAL.c.reference_pmids))
+        return [(nct, str(p)) for nct, pmids in rows for p in (pmids or [])]
+
+
+def record_id_by_pmid(engine: Engine | Connection, pmid: str) -> int | None:
+    stmt = (select(R.c.id).where(R.c.pmid == pmid).order_by(R.c.duplicate_of.is_not(None), R.c.id)
+            .limit(1))
+    if isinstance(engine, Connection):
+        return engine.execute(stmt).scalar_one_or_none()
+    with engine.connect() as conn:
+        return conn.execute(stmt).scalar_one_or_none()
+
+
+def add_trial_links(engine: Engine, links: Sequence[tuple[str, int, str]]) -> int:
+    """Insert (NCT id, record id, evidence) links that are not stored yet."""
+    if not links:
+        return 0
+    with engine.begin() as conn:
+        have = {(n, r) for n, r in conn.execute(select(TPUB.c.nct_id, TPUB.c.record_id))}
+        rows = [{"nct_id": n, "record_id": r, "evidence": e} for n, r, e in links
+                if (n, r) not in have]
+        if rows:
+            conn.execute(insert(TPUB), rows)
+        return len(rows)
+
+
+def notices(engine: Engine, pubtypes: Sequence[str]) -> list[dict[str, Any]]:
+    """Records that are retraction / erratum / concern notices."""
+    with engine.connect() as conn:
+        ids = select(PUBTYPE.c.record_id).where(PUBTYPE.c.name.in_(list(pubtypes)))
+        rows = conn.execute(select(R.c.id, R.c.publication_types, R.c.comments_corrections)
+                            .where(R.c.id.in_(ids)))
+        return [dict(r._mapping) for r in rows]
+
+
+def add_notice_links(engine: Engine, links: Sequence[tuple[int, int, str]],
+                     flags: Sequence[tuple[int, str]]) -> int:
+    """Store notice -> target links and set the target's flag (retracted, erratum, concern)."""
+    new = 0
+    with engine.begin() as conn:
+        for notice, target, relation in links:
+            exists = conn.execute(select(LINK.c.id).where(
+                LINK.c.from_id == notice, LINK.c.to_id == target, LINK.c.relation == relation)
+            ).first()
+            if exists is None:
+                conn.execute(insert(LINK).values(from_id=notice, to_id=target,
+                                                 relation=relation, evidence="notice",
+                                                 created_at=utcnow()))
+                new += 1
+        for target, flag in flags:
+            conn.execute(update(R).where(R.c.id == target, getattr(R.c, flag).is_(False))
+                         .values({flag: True, "updated_at": utcnow()}))
+    return new
+
+
+# --- trials ---
+
+
+def upsert_trials(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple[int, int, int]:
+    """Insert or update trial rows by NCT id; returns (inserted, updated, unchanged)."""
+    if not rows:
+        return 0, 0, 0
+    existing: dict[str, tuple[int, str]] = {}
+    for part in chunks([r["nct_id"] for r in rows]):
+        for i, n, h in conn.execute(select(TRIAL.c.id, TRIAL.c.nct_id, TRIAL.c.content_hash)
+                                    .where(TRIAL.c.nct_id.in_(part))):
+            existing[n] = (i, h)
+    new = [r for r in rows if r["nct_id"] not in existing]
+    changed = [{**r, "id": existing[r["nct_id"]][0]} for r in rows
+               if r["nct_id"] in existing and existing[r["nct_id"]][1] != r["content_hash"]]
+    if new:
+        conn.execute(insert(TRIAL), new)
+    if changed:
+
+        cols = [k for k in changed[0] if k not in ("id", "first_seen")]
+        stmt = (update(TRIAL).where(TRIAL.c.id == bindparam("b_id"))
+                .values({k: bindparam(f"v_{k}") for k in cols}))
+        conn.execute(stmt, [{"b_id": r["id"], **{f"v_{k}": r[k] for k in cols}}
+                            for r in changed])
+    return len(new), len(changed), len(rows) - len(new) - len(changed)
+
+
+def attach_trial_records(conn: Connection, nct_ids: Sequence[str]) -> None:
+    """Point each trial at its registry record (``record.key = 'nct:NCT...'``)."""
+    for nct in nct_ids:
+        rid = conn.execute(select(R.c.id).where(R.c.key == f"nct:{nct}")).scalar_one_or_none()
+        if rid is not None:
+            conn.execute(update(TRIAL).where(TRIAL.c.nct_id == nct).values(record_id=rid))

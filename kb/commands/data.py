@@ -11,6 +11,7 @@ from kb import repository
 from kb.cli import EXIT_PARTIAL
 from kb.commands.output import emit, progress_bar
 from kb.importer import SAMPLE_DIR, import_files
+from kb.linking import link_all
 
 
 @click.command("import")
@@ -34,8 +35,9 @@ def import_cmd(obj, paths: tuple[Path, ...], sample: bool) -> None:
             report = import_files(engine, targets, progress=bar.update)
         except (FileNotFoundError, ParseError) as exc:
             raise click.ClickException(str(exc)) from exc
+    links = link_all(engine)
     s = report.stats
-    emit(obj, report.as_dict(),
+    emit(obj, {**report.as_dict(), "links": links.as_dict()},
          f"imported {report.records} records from {report.files} files: {s.inserted} new, "
          f"{s.updated} updated, {s.unchanged} unchanged"
          + (f", {s.deleted} deleted" if s.deleted else "")
