@@ -150,16 +150,17 @@ class PoliteClient:
             return self._request(method, url, params=params, data=data, validate=validate,
                                  secrets=secrets)
         except HarvestError as exc:
-            message = str(exc)
-            clean = scrub(message, secrets)
-            if clean == message:
-                raise
-            # Same type and attributes, secret-free message; the original (which holds the
-            # secret) is not chained, so a logged traceback cannot show it either.
-            new = type(exc).__new__(type(exc))
-            new.__dict__.update(exc.__dict__)
-            new.args = (clean, *exc.args[1:])
-            raise new from None
+            failure = exc
+        message = str(failure)
+        clean = scrub(message, secrets)
+        if clean == message:
+            raise failure
+        # Same type and attributes, secret-free message.  Raised outside the ``except`` so the
+        # original (which holds the secret) is neither its cause nor its context.
+        new = type(failure).__new__(type(failure))
+        new.__dict__.update(failure.__dict__)
+        new.args = (clean, *failure.args[1:])
+        raise new
 
     def _request(self, method: str, url: str, *, params: Mapping[str, Any] | None,
                  data: Mapping[str, Any] | None, validate: Callable[[bytes], None] | None,
