@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from harvester.errors import ParseError
-from harvester.markup import html_abstract_sections, strip_tags
+from harvester.europepmc.parser import html_to_sections, html_to_text, render_abstract
 from harvester.records import Author, MeshHeading, MeshQualifier, Record
 
 SOURCE_NAMES = {"medline": "medline", "europepmc": "europepmc", "ctgov-text": "ctgov-text"}
@@ -54,7 +54,7 @@ def record_from_corpus(obj: dict[str, Any], raw: bytes | None = None) -> Record:
     abstract_raw = obj.get("abstract") or ""
     if not isinstance(abstract_raw, str):
         raise ParseError(f"{rid}: 'abstract' is not a string")
-    sections = html_abstract_sections(abstract_raw)
+    sections = html_to_sections(abstract_raw)
     year = obj.get("year")
     try:
         year_int = int(year) if year not in (None, "") else None
@@ -63,8 +63,8 @@ def record_from_corpus(obj: dict[str, Any], raw: bytes | None = None) -> Record:
     kind, _, value = rid.partition(":")
     rec = Record(
         source=source,
-        title=strip_tags(title or ""),
-        abstract="\n\n".join(f"{s.label}: {s.text}" if s.label else s.text for s in sections),
+        title=html_to_text(title),
+        abstract=render_abstract(sections),
         abstract_sections=sections,
         pmid=str(obj["pmid"]) if obj.get("pmid") else None,
         pmcid=obj.get("pmcid") or None,

@@ -2,22 +2,22 @@ import json
 
 from harvester.corpus import parse_corpus_jsonl, record_from_corpus
 from harvester.errors import ParseError
-from harvester.markup import html_abstract_sections, strip_tags
+from harvester.europepmc.parser import html_to_sections, html_to_text
 
 
 def test_europepmc_html_abstract_sections_and_no_text_lost() -> None:
     raw = ("<h4>Background</h4> Ketamine <i>rapidly</i> reduces MADRS "
            "(P&lt;0.001; 2 m<sup>2</sup>). <h4>Methods</h4> "
            "We randomised 10 patients; P<0.05 was significant.")
-    secs = html_abstract_sections(raw)
+    secs = html_to_sections(raw)
     assert [s.label for s in secs] == ["Background", "Methods"]
     assert secs[0].text == "Ketamine rapidly reduces MADRS (P<0.001; 2 m2)."
     assert secs[1].text == "We randomised 10 patients; P<0.05 was significant."
 
 
-def test_strip_tags_keeps_lookalike_text() -> None:
-    assert strip_tags("a <b>bold</b> x<y and 3 <5 > 2") == "a bold x<y and 3 <5 > 2"
-    assert strip_tags("&lt;img src=x onerror=alert(1)&gt;") == "<img src=x onerror=alert(1)>"
+def test_markup_cleaning_keeps_lookalike_text() -> None:
+    assert html_to_text("a <b>bold</b> x<y and 3 <5 > 2") == "a bold x<y and 3 <5 > 2"
+    assert html_to_text("&lt;img src=x onerror=alert(1)&gt;") == "<img src=x onerror=alert(1)>"
 
 
 def test_real_corpus_line() -> None:
