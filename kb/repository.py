@@ -913,3 +913,32 @@ def attach_trial_records(conn: Connection, nct_ids: Sequence[str]) -> None:
         rid = conn.execute(select(R.c.id).where(R.c.key == f"nct:{nct}")).scalar_one_or_none()
         if rid is not None:
             conn.execute(update(TRIAL).where(TRIAL.c.nct_id == nct).values(record_id=rid))
+
+
+# --- digest ---
+
+
+def new_records_since(engine: Engine, since: datetime) -> list[dict[str, Any]]:
+    """Live records first seen at or after ``since``, newest first, with their tag chips."""
+    cols = (R.c.id, R.c.key, R.c.title, R.c.journal, R.c.pub_year, R.c.doi, R.c.pmid,
+            R.c.first_seen, R.c.is_retracted, R.c.is_preprint, R.c.source)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(
+            select(*cols).where(R.c.first_seen >= since, R.c.duplicate_of.is_(None),
+                                R.c.deleted.is_(False))
+            .order_by(R.c.first_seen.desc(), R.c.id.desc()))]
+        labels = _labels_by_record(conn, [r["id"] for r in rows])
+    for r in rows:
+        r["labels"] = labels.get(r["id"], [])
+    return rows
+
+
+def retracted_since(engine: Engine, since: datetime) -> list[dict[str, Any]]:
+    """Records seen before ``since`` whose retraction was recorded at or after it."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(R.c.id, R.c.key, R.c.title, R.c.journal, R.c.pub_year, R.c.doi, R.c.pmid,
+                   R.c.first_seen, R.c.updated_at)
+            .where(R.c.is_retracted.is_(True), R.c.first_seen < since, R.c.updated_at >= since)
+            .order_by(R.c.updated_at.desc()))
+        return [dict(r._mapping) for r in rows]
