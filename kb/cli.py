@@ -17,12 +17,14 @@ COMMAND_MODULES = (
     "kb.commands.harvest",
     "kb.commands.tagging",
     "kb.commands.serve",
+    "kb.commands.ops",
 )
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the job ran and failed (a source down, records lost)
 EXIT_USAGE = 2  # bad arguments or configuration
 EXIT_PARTIAL = 3  # the job finished but some items were quarantined or missing
+EXIT_LOCKED = 4  # another run holds the lock
 
 
 class Context:

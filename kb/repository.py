@@ -942,3 +942,109 @@ def retracted_since(engine: Engine, since: datetime) -> list[dict[str, Any]]:
             .where(R.c.is_retracted.is_(True), R.c.first_seen < since, R.c.updated_at >= since)
             .order_by(R.c.updated_at.desc()))
         return [dict(r._mapping) for r in rows]
+
+
+# --- tag review ---
+# A reviewer's correction from the dashboard: stored as ``human`` tags (``negative`` for "this
+# label does not apply") and applied at once to the effective tags in ``record_label``. Human
+# tags win over metadata and model tags and survive re-tagging; training reads them.
+
+
+def review_queue(engine: Engine, filters: Any, limit: int = 20) -> list[dict[str, Any]]:
+    """Matched records nobody has reviewed, the least certain design prediction first."""
+    from kb.browse import ROW_COLUMNS, conditions
+
+    design_p = (select(RLABEL.c.probability)
+                .where(RLABEL.c.record_id == R.c.id, RLABEL.c.facet == "design")
+                .limit(1).scalar_subquery())
+    reviewed = select(TAG.c.record_id).where(TAG.c.origin == "human")
+    cols = [R.c[name] for name in ROW_COLUMNS]
+    stmt = (select(*cols, design_p.label("design_probability"))
+            .where(*conditions(filters, engine.dialect.name), R.c.id.not_in(reviewed),
+                   design_p.is_not(None))
+            .order_by(func.abs(design_p - 0.5).asc(), R.c.id.desc()).limit(limit))
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        labels = _labels_by_record(conn, [r["id"] for r in rows])
+    for row in rows:
+        row["labels"] = labels.get(row["id"], [])
+        row["design"] = next((x["label"] for x in row["labels"] if x["facet"] == "design"),
+                             None)
+    return rows
+
+
+def save_review(engine: Engine, record_id: int, labels: Mapping[str, Sequence[str]],
+                user: str | None = None) -> None:
+    """Store a reviewer's labels for the given facets (others are left as they are).
+
+    For each facet: earlier human tags are replaced; a positive ``human`` tag is written per
+    chosen label, a negative one per label that was in effect but was removed; the facet's
+    effective tags become exactly the chosen labels (origin ``human``, probability 1).
+    """
+    from kb.taxonomy import FACET_BY_NAME, check_label
+
+    for facet_name, chosen in labels.items():
+        for lab in chosen:
+            check_label(facet_name, lab)
+        if not FACET_BY_NAME[facet_name].multi and len(chosen) != 1:
+            raise ValueError(f"{facet_name}: exactly one label expected, got {list(chosen)}")
+    now = utcnow()
+    with engine.begin() as conn:
+        if conn.execute(select(R.c.id).where(R.c.id == record_id)).first() is None:
+            raise ValueError(f"no record with id {record_id}")
+        for facet_name, chosen in labels.items():
+            wanted = list(dict.fromkeys(chosen))
+            before = set(conn.execute(select(RLABEL.c.label).where(
+                RLABEL.c.record_id == record_id, RLABEL.c.facet == facet_name)).scalars())
+            conn.execute(delete(TAG).where(TAG.c.record_id == record_id,
+                                           TAG.c.facet == facet_name, TAG.c.origin == "human"))
+            rows = [{"record_id": record_id, "facet": facet_name, "label": lab,
+                     "origin": "human", "probability": 1.0, "negative": False, "user": user,
+                     "created_at": now} for lab in wanted]
+            rows += [{"record_id": record_id, "facet": facet_name, "label": lab,
+                      "origin": "human", "probability": 0.0, "negative": True, "user": user,
+                      "created_at": now} for lab in sorted(before - set(wanted))]
+            if rows:
+                conn.execute(insert(TAG), rows)
+            conn.execute(delete(RLABEL).where(RLABEL.c.record_id == record_id,
+                                              RLABEL.c.facet == facet_name))
+            if wanted:
+                conn.execute(insert(RLABEL), [{"record_id": record_id, "facet": facet_name,
+                                               "label": lab, "origin": "human",
+                                               "probability": 1.0} for lab in wanted])
+
+
+# --- maintenance ---
+
+
+def storage_check(engine: Engine) -> list[str]:
+    """``["ok"]`` or the problems the database engine reports about its own storage."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            problems = [str(r[0]) for r in conn.execute(text("PRAGMA integrity_check"))]
+            fks = conn.execute(text("PRAGMA foreign_key_check")).all()
+            problems += [f"foreign key: {tuple(r)}" for r in fks]
+            return problems if problems != ["ok"] or fks else ["ok"]
+        conn.execute(text("SELECT count(*) FROM record"))
+        return ["ok"]
+
+
+def dangling_references(engine: Engine) -> dict[str, int]:
+    """Rows pointing at records that do not exist (should all be 0)."""
+    from kb.models import ReadingListItem, RecordTagSummary, Tag
+
+    out: dict[str, int] = {}
+    with engine.connect() as conn:
+        ids = select(R.c.id)
+        for name, table, col in (
+                ("record_identifier", IDENT, "record_id"), ("record_mesh", MESH, "record_id"),
+                ("record_pubtype", PUBTYPE, "record_id"),
+                ("tag", Tag.__table__, "record_id"),  # type: ignore[attr-defined]
+                ("record_label", RecordTagSummary.__table__, "record_id"),  # type: ignore[attr-defined]
+                ("reading_list_item", ReadingListItem.__table__,  # type: ignore[attr-defined]
+                 "record_id"),
+                ("record.duplicate_of", R, "duplicate_of")):
+            column = table.c[col]
+            out[name] = int(conn.execute(select(func.count()).select_from(table).where(
+                column.is_not(None), column.not_in(ids))).scalar_one())
+    return out
