@@ -78,7 +78,7 @@ def run_weekly(config: Config, engine: Engine, *, tagger: Tagger | None,
         since = previous_run_start(engine) or (started - timedelta(days=7))
         run_id = repository.start_run(engine, "weekly", "kb run", since.date().isoformat(),
                                       started.date().isoformat())
-        for name in sources or config["harvest.sources"]:
+        for name in (config["harvest.sources"] if sources is None else sources):
             rep = harvest_source(config, engine, name)
             report.sources.append(rep)
             log.info(rep.summary())

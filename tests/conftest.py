@@ -7,6 +7,7 @@ The ``engine`` fixture runs on SQLite always, and also on PostgreSQL when
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,26 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if (name.startswith("KB_") and name != "KB_TEST_POSTGRES_URL") or name in {
             "NCBI_API_KEY", "NCBI_EMAIL"}:
             monkeypatch.delenv(name, raising=False)
+
+
+_LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}  # noqa: S104
+
+
+@pytest.fixture(autouse=True)
+def _no_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach the internet: name lookups of non-local hosts fail loudly
+    (except in tests marked ``network``)."""
+    if request.node.get_closest_marker("network"):
+        return
+    real = socket.getaddrinfo
+
+    def guarded(host: object, *args: object, **kwargs: object) -> object:
+        name = host.decode() if isinstance(host, bytes) else str(host or "")
+        if name not in _LOCAL and not name.startswith("127."):
+            raise OSError(f"test tried to reach the network ({name}); mark it 'network'")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
 
 
 def _backends() -> list[str]:
