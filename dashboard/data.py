@@ -248,3 +248,25 @@ def _count(db: str, v: tuple[Any, ...], filters: Filters,
 
 def count(filters: Filters, also: tuple[str, str] | None = None) -> int:
     return _count(url(), version(), filters, also)
+
+
+# --- tag review ---
+
+
+def review_queue(filters: Filters, limit: int) -> list[dict[str, Any]]:
+    return repository.review_queue(engine(), filters, limit)
+
+
+def record_for_review(record_id: int) -> dict[str, Any] | None:
+    rec = repository.get_record(engine(), int(record_id))
+    if rec is None:
+        return None
+    rec.pop("raw", None)
+    rec["labels"] = repository.record_labels(engine(), rec["id"])
+    return rec
+
+
+def save_review(record_id: int, labels: dict[str, list[str]], user: str | None) -> None:
+    """Store a human correction, then drop cached results (counts and chips change)."""
+    repository.save_review(engine(), record_id, labels, user)
+    invalidate()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -63,8 +63,9 @@ ROW_COLUMNS = ("id", "key", "title", "journal", "journal_iso", "pub_year", "pub_
 class Filters:
     """What the browser shows. Every field has a harmless default; values are never trusted.
 
-    ``labels`` maps a facet to the labels wanted (any of them). ``include_incidental`` lets
-    records whose relevance is ``incidental`` (or untagged records) through.
+    ``labels`` maps a facet to the labels wanted (any of them). Without a ``relevance``
+    label, only records where ketamine is ``primary`` or ``secondary`` are shown unless
+    ``include_incidental`` is set (which then shows every record, tagged or not).
     """
 
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -137,6 +138,8 @@ class Filters:
             out["q"] = self.search.strip()
         if self.sort != "newest":
             out["sort"] = self.sort
+        if self.added_since is not None:
+            out["since"] = self.added_since.isoformat(timespec="seconds")
         return out
 
     @classmethod
@@ -153,13 +156,21 @@ class Filters:
             value = one(name).strip()
             return int(value) if value.isdigit() and len(value) == 4 else None
 
+        def since() -> datetime | None:
+            try:
+                value = datetime.fromisoformat(one("since").strip().replace(" ", "+"))
+            except ValueError:
+                return None
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+
         labels = {f: tuple(v for v in one(f).split(",") if v) for f in FACET_NAMES if one(f)}
         return cls(labels=labels, year_from=year("year_from"), year_to=year("year_to"),
                    sources=tuple(s for s in one("source").split(",") if s),
                    show_retracted=one("show_retracted") == "1",
                    human_verified=one("human_verified") == "1",
                    include_incidental=one("include_incidental") == "1",
-                   search=one("q")[:500], sort=one("sort") or "newest")
+                   search=one("q")[:500], sort=one("sort") or "newest",
+                   added_since=since())
 
 
 def live() -> ColumnElement[bool]:
@@ -211,11 +222,10 @@ def conditions(filters: Filters, dialect: str, *, skip_facet: str | None = None,
         conds.append(has_label(facet_name, labels))
     if skip_facet != "relevance":
         rel = filters.labels.get("relevance", ())
-        if not filters.include_incidental:
-            wanted = [lab for lab in KETAMINE_RELEVANT if not rel or lab in rel]
-            conds.append(has_label("relevance", wanted or ["-none-"]))
-        elif rel:
+        if rel:
             conds.append(has_label("relevance", rel))
+        elif not filters.include_incidental:
+            conds.append(has_label("relevance", KETAMINE_RELEVANT))
     if filters.year_from is not None:
         conds.append(R.c.pub_year >= filters.year_from)
     if filters.year_to is not None:
@@ -279,9 +289,13 @@ def select_page(filters: Filters, dialect: str, *, limit: int = 25,
     return stmt.limit(max(1, limit)).offset(max(0, offset))
 
 
-def select_count(filters: Filters, dialect: str) -> Select[Any]:
-    """How many records the filters match."""
-    return select(func.count()).select_from(R).where(*conditions(filters, dialect))
+def select_count(filters: Filters, dialect: str, *,
+                 also: tuple[str, str] | None = None) -> Select[Any]:
+    """How many records the filters match (and, with ``also=(facet, label)``, carry a label)."""
+    conds = conditions(filters, dialect)
+    if also is not None:
+        conds.append(has_label(also[0], [also[1]]))
+    return select(func.count()).select_from(R).where(*conds)
 
 
 def select_ids(filters: Filters, dialect: str, **skip: Any) -> Select[Any]:

@@ -49,7 +49,7 @@ def serve_env(database_url: str, config_file: Path | None,
 @click.option("--address", default=None,
               help="Address to listen on (default: Streamlit's, all interfaces).")
 @click.pass_obj
-def serve_cmd(obj, port: int | None, address: str | None) -> None:  # type: ignore[no-untyped-def]
+def serve_cmd(obj, port: int | None, address: str | None) -> None:
     """Run the dashboard (Streamlit) on the configured database.
 
     Pages: evidence browser, evidence map, record, trends, what's new, trials, reading lists
@@ -62,12 +62,12 @@ def serve_cmd(obj, port: int | None, address: str | None) -> None:  # type: igno
         click.echo(f"serving the dashboard on port {cmd[cmd.index('--server.port') + 1]}",
                    err=True)
     sys.stdout.flush()
-    os.execve(sys.executable, cmd, env)  # replace this process: signals reach Streamlit
+    os.execve(sys.executable, cmd, env)  # noqa: S606  (replace this process: signals reach Streamlit)
 
 
 @click.command("lists")
 @click.pass_obj
-def lists_cmd(obj) -> None:  # type: ignore[no-untyped-def]
+def lists_cmd(obj) -> None:
     """Reading lists with their ids and number of items."""
     rows = repository.reading_lists(obj.engine())
     data = [{"id": r["id"], "name": r["name"], "items": r["items"],
@@ -83,7 +83,7 @@ def lists_cmd(obj) -> None:  # type: ignore[no-untyped-def]
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File to write (default: standard output).")
 @click.pass_obj
-def export_cmd(obj, list_id: int, fmt: str, output: Path | None) -> None:  # type: ignore[no-untyped-def]
+def export_cmd(obj, list_id: int, fmt: str, output: Path | None) -> None:
     """Export reading list LIST_ID (see `kb lists`); retracted records are flagged."""
     engine = obj.engine()
     meta = repository.get_reading_list(engine, list_id)

@@ -1,0 +1,95 @@
+"""A small knowledge base for dashboard tests, built the way a user builds one.
+
+``kb import`` of the shipped sample (real records) and linking, the two real ClinicalTrials.gov
+studies of ``tests/data/ctgov/`` as trials, the tagger, a finished harvest run, and one
+synthetic record whose title is an XSS probe (the only made-up input; it tests escaping).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+from sqlalchemy.engine import Engine
+
+from harvester.ctgov.parser import parse_study
+from harvester.records import Record
+from kb import repository
+from kb.db import make_engine
+from kb.harvest import trial_to_record, trial_to_row
+from kb.importer import SAMPLE_DIR, import_files
+from kb.ingest import ingest
+from kb.linking import link_all
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+XSS_TITLE = "Ketamine <img src=x onerror=alert(1)> and [a link](javascript:alert(2)) $x$"
+SUSTAIN1_PMID = "31166571"
+
+
+def tag_database(url: str, engine: Engine) -> str:
+    """Tag every record with ``kb tag`` when the tagger is installed, else the keyword baseline.
+
+    Returns which tagger ran (the fallback writes ``model`` tags with the baseline's labels).
+    """
+    from kb.cli import cli
+
+    if "tag" in cli.commands:
+        result = CliRunner().invoke(cli, ["--database-url", url, "-q", "tag"])
+        assert result.exit_code in (0, 3), result.output
+        return "kb tag"
+    from sqlalchemy import insert, select
+
+    from kb.models import RecordRow, RecordTagSummary, Tag
+    from kb.tagging.baseline import baseline_predict
+    from kb.tagging.features import doc_from_mapping
+
+    rec = RecordRow.__table__  # type: ignore[attr-defined]
+    labels_rows: list[dict[str, Any]] = []
+    with engine.connect() as conn:
+        rows = conn.execute(select(rec.c.id, rec.c.title, rec.c.abstract, rec.c.keywords)).all()
+    docs = [doc_from_mapping({"id": rid, "title": title, "abstract": abstract,
+                              "keywords": kw}) for rid, title, abstract, kw in rows]
+    with ProcessPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        predicted = list(pool.map(baseline_predict, docs, chunksize=50))
+    for (rid, *_), (labels, _) in zip(rows, predicted, strict=True):
+        for facet, value in labels.items():
+            for lab in [value] if isinstance(value, str) else value:
+                labels_rows.append({"record_id": rid, "facet": facet, "label": lab,
+                                    "origin": "model", "probability": 0.7})
+    with engine.begin() as conn:
+        conn.execute(insert(RecordTagSummary.__table__), labels_rows)  # type: ignore[attr-defined]
+        conn.execute(insert(Tag.__table__),  # type: ignore[attr-defined]
+                     [{**r, "model_version": "keyword-baseline"} for r in labels_rows])
+    return "baseline"
+
+
+def build(path: Path) -> dict[str, Any]:
+    """Build the fixture database at ``path``; returns its URL and ids the tests use."""
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    run = repository.start_run(engine, "pubmed", "ketamine[tiab]", "2025-01-01", "2025-01-31")
+    report = import_files(engine, [SAMPLE_DIR])
+    assert not report.errors, report.errors
+    ingest(engine, [Record(source="pubmed", pmid="999999901", title=XSS_TITLE,
+                           abstract="Ketamine <script>alert(3)</script> was given.",
+                           journal="<b>Journal</b>", pub_year=2024)])
+    trials = [parse_study(json.loads((DATA / "ctgov" / name).read_bytes()))
+              for name in ("NCT00517179.json", "NCT05013879.json")]
+    ingest(engine, [trial_to_record(t) for t in trials])
+    with engine.begin() as conn:
+        repository.upsert_trials(conn, [trial_to_row(t) for t in trials])
+        repository.attach_trial_records(conn, [t.nct_id for t in trials])
+    link_all(engine)
+    tagger = tag_database(url, engine)
+    repository.update_run(engine, run, found=3, fetched=3, inserted=1, updated=2)
+    repository.finish_run(engine, run, "ok")
+    ids = {
+        "sustain1": repository.get_record(engine, SUSTAIN1_PMID)["id"],  # type: ignore[index]
+        "xss": repository.get_record(engine, "999999901")["id"],  # type: ignore[index]
+    }
+    engine.dispose()
+    return {"url": url, "path": path, "tagger": tagger, **ids}
