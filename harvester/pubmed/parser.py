@@ -99,7 +99,14 @@ def parse_pubmed_xml(data: bytes | bytearray | memoryview | BinaryIO, *, raw: bo
     ``raw=True`` each record carries its article element serialised (``etree.tostring``, UTF-8)
     as ``record.raw``; feeding that back to this function gives the same record.
     Raises :class:`ParseError` on any bad input; records before the fault may have been yielded.
+    A ``str`` or text stream is a :class:`TypeError`, raised at the call.
     """
+    _check_input(data)
+    return _parse(data, raw)
+
+
+def _parse(data: bytes | bytearray | memoryview | BinaryIO, raw: bool,
+           ) -> Iterator[Record | Deletion]:
     try:
         for elem in _iter_items(data, _ITEMS):
             tag = elem.tag
@@ -138,6 +145,7 @@ def article_pmids(data: bytes | bytearray | memoryview | BinaryIO) -> list[str]:
     Lets a client compare what came back with the ids it asked for.  An article without a PMID
     contributes an empty string, so ``len()`` is still the article count.
     """
+    _check_input(data)
     pmids: list[str] = []
     try:
         for elem in _iter_items(data, _ARTICLES):
@@ -241,6 +249,13 @@ def _open(data: bytes | bytearray | memoryview | BinaryIO,
         if len(head) > _MAX_PROLOG:
             raise ParseError("refused: XML prolog too long")
         head += more
+
+
+def _check_input(data: object) -> None:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return
+    if not hasattr(data, "read") or isinstance(data, io.TextIOBase):
+        raise TypeError(f"PubMed XML must be bytes or a binary file object, not {type(data)!r}")
 
 
 def _reader(data: bytes | bytearray | memoryview | BinaryIO) -> Callable[[int], bytes]:
