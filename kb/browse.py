@@ -95,8 +95,9 @@ class Filters:
             object.__setattr__(self, "sort", "newest")
         if (self.year_from is not None and self.year_to is not None
                 and self.year_from > self.year_to):
-            object.__setattr__(self, "year_from", self.year_to)
-            object.__setattr__(self, "year_to", self.year_from)
+            low, high = self.year_to, self.year_from
+            object.__setattr__(self, "year_from", low)
+            object.__setattr__(self, "year_to", high)
 
     def __hash__(self) -> int:
         return hash(self.cache_key())
