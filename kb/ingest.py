@@ -11,7 +11,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -20,12 +20,14 @@ from harvester.records import (
     CONCERN_TYPES,
     ERRATUM_TYPES,
     Deletion,
+    MeshHeading,
     Record,
 )
 from kb import repository
 from kb.models import utcnow
 
 DEFAULT_BATCH = 500
+HASH_VERSION = 1
 # When the same article arrives from several sources, the higher rank provides the fields.
 SOURCE_RANK = {"pubmed": 40, "medline": 35, "europepmc": 30, "ctgov": 20, "ctgov-text": 15}
 _HASHED_EXCLUDE = {"raw", "first_seen", "updated_at", "tagged_model", "content_hash",
@@ -66,11 +68,21 @@ def normalize_doi(doi: str | None) -> str | None:
     return _norm(doi)
 
 
+def _plain(obj: Any) -> dict[str, Any]:
+    """A flat slotted dataclass as a dict (much faster than ``dataclasses.asdict``)."""
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+def _mesh(m: MeshHeading) -> dict[str, Any]:
+    return {"name": m.name, "ui": m.ui, "major": m.major,
+            "qualifiers": [_plain(q) for q in m.qualifiers]}
+
+
 def record_to_row(rec: Record) -> dict[str, Any]:
     """The ``record`` table row for a parsed record (without ``id``)."""
     doi = normalize_doi(rec.doi)
     rec.doi = doi
-    cc = [asdict(c) for c in rec.comments_corrections]
+    cc = [_plain(c) for c in rec.comments_corrections]
     row: dict[str, Any] = {
         "key": rec.key,
         "source": rec.source,
@@ -81,17 +93,17 @@ def record_to_row(rec: Record) -> dict[str, Any]:
         "ppr_id": rec.ppr_id,
         "title": rec.title or "",
         "abstract": rec.abstract or "",
-        "abstract_sections": [asdict(s) for s in rec.abstract_sections],
+        "abstract_sections": [_plain(s) for s in rec.abstract_sections],
         "journal": rec.journal,
         "journal_iso": rec.journal_iso,
         "pub_year": rec.pub_year,
         "pub_date": rec.pub_date,
         "pub_date_raw": rec.pub_date_raw,
         "language": list(rec.language),
-        "authors": [asdict(a) for a in rec.authors],
+        "authors": [_plain(a) for a in rec.authors],
         "keywords": list(rec.keywords),
-        "chemicals": [asdict(c) for c in rec.chemicals],
-        "mesh": [asdict(m) for m in rec.mesh],
+        "chemicals": [_plain(c) for c in rec.chemicals],
+        "mesh": [_mesh(m) for m in rec.mesh],
         "publication_types": list(rec.publication_types),
         "nct_ids": list(dict.fromkeys(rec.nct_ids)),
         "databanks": dict(rec.databanks),
@@ -109,15 +121,21 @@ def record_to_row(rec: Record) -> dict[str, Any]:
         "origin": rec.origin,
         "raw_format": rec.raw_format,
     }
-    row["content_hash"] = content_hash(row)
-    row["raw"] = zlib.compress(rec.raw, 6) if rec.raw else None
+    row["content_hash"] = content_hash(row, rec.raw)
+    row["raw"] = zlib.compress(rec.raw, 1) if rec.raw else None
     return row
 
 
-def content_hash(row: dict[str, Any]) -> str:
-    data = {k: v for k, v in row.items() if k not in _HASHED_EXCLUDE}
-    blob = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()
-    return hashlib.sha256(blob).hexdigest()
+def content_hash(row: dict[str, Any], raw: bytes | None = None) -> str:
+    """What identifies a version of a record: the source payload (fast) when there is one,
+    else the row's content. ``HASH_VERSION`` changes when the mapping does."""
+    h = hashlib.sha256(f"{HASH_VERSION}|{row['source']}|{row['raw_format']}|".encode())
+    if raw:
+        h.update(raw)
+    else:
+        data = {k: v for k, v in row.items() if k not in _HASHED_EXCLUDE}
+        h.update(json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode())
+    return h.hexdigest()
 
 
 def _parts(record_id: int, row: dict[str, Any]) -> tuple[list[dict[str, Any]],
@@ -148,27 +166,46 @@ def _merge(row: dict[str, Any], old: dict[str, Any]) -> dict[str, Any] | None:
     """Values to update ``old`` with, or ``None`` when nothing changes.
 
     A source of equal or higher rank provides every field it has (fields it lacks keep what an
-    earlier source supplied); a lower-ranked source (Europe PMC after PubMed, say) only fills
-    fields the stored record lacks. Retraction/concern flags never switch back off.
+    earlier source supplied) and its payload hash becomes the record's; a lower-ranked source
+    (Europe PMC after PubMed, say) only fills fields the stored record lacks and leaves the
+    hash alone. Retraction/concern flags never switch back off.
     """
-    content = {k: v for k, v in old.items() if k not in ("id", "raw")}
     if SOURCE_RANK.get(row["source"], 0) >= SOURCE_RANK.get(old["source"], 0):
         values = {k: v for k, v in row.items() if not _empty(v) or k in _IDENTITY}
         for flag in _STICKY_FLAGS:
             values[flag] = bool(row.get(flag)) or bool(old.get(flag))
         values["deleted"] = bool(row.get("deleted"))
-    else:
-        values = {k: v for k, v in row.items()
-                  if k not in _IDENTITY and not _empty(v) and _empty(old.get(k))}
-        for flag in _STICKY_FLAGS:
-            if row.get(flag) and not old.get(flag):
-                values[flag] = True
-    merged = {**content, **{k: v for k, v in values.items() if k not in ("raw",)}}
-    merged_hash = content_hash(merged)
-    if merged_hash == old["content_hash"]:
-        return None
-    values["content_hash"] = merged_hash
-    return values
+        return values
+    values = {k: v for k, v in row.items()
+              if k not in _IDENTITY and not _empty(v) and _empty(old.get(k))}
+    for flag in _STICKY_FLAGS:
+        if row.get(flag) and not old.get(flag):
+            values[flag] = True
+    return values or None
+
+
+class _Index:
+    """Stored rows by key, PMID and DOI."""
+
+    def __init__(self, existing: list[dict[str, Any]]) -> None:
+        self.key = {e["key"]: e for e in existing}
+        self.pmid = {e["pmid"]: e for e in existing if e["pmid"]}
+        self.doi = {e["doi"]: e for e in existing if e["doi"]}
+
+
+def _match(row: dict[str, Any], index: _Index) -> dict[str, Any] | None:
+    """The stored record an incoming row is: same key, else same PMID, else same DOI."""
+    hit = index.key.get(row["key"])
+    if hit is not None:
+        return hit
+    if row["pmid"] and row["pmid"] in index.pmid:
+        return index.pmid[row["pmid"]]
+    if row["doi"]:
+        hit = index.doi.get(row["doi"])
+        # Same DOI but two different PMIDs: two articles (e.g. an erratum sharing the DOI).
+        if hit is not None and not (hit["pmid"] and row["pmid"] and hit["pmid"] != row["pmid"]):
+            return hit
+    return None
 
 
 def upsert_batch(conn: Connection, records: list[Record]) -> IngestStats:
@@ -183,19 +220,21 @@ def upsert_batch(conn: Connection, records: list[Record]) -> IngestStats:
     existing = repository.find_existing(
         conn, [r["key"] for r in items], [r["pmid"] for r in items if r["pmid"]],
         [r["doi"] for r in items if r["doi"]])
-    by_k = {e["key"]: e for e in existing}
-    by_pmid = {e["pmid"]: e for e in existing if e["pmid"]}
-    by_doi = {e["doi"]: e for e in existing if e["doi"]}
+    # Full stored rows only for records that may change (the hash differs): the common re-run
+    # case, the same source sending the same record, never loads stored content.
+    index = _Index(existing)
+    matches = {row["key"]: _match(row, index) for row in items}
+    need_full = [m["id"] for row in items if (m := matches[row["key"]]) is not None
+                 and m["content_hash"] != row["content_hash"]]
+    stored = repository.records_for_merge(conn, need_full)
+    by_k = index.key
     new_rows: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []
     changed_full: list[tuple[int, dict[str, Any]]] = []  # (id, the record's full new row)
     now = utcnow()
     claimed: set[int] = set()
     for row in items:
-        old = (by_k.get(row["key"]) or (by_pmid.get(row["pmid"]) if row["pmid"] else None)
-               or (by_doi.get(row["doi"]) if row["doi"] else None))
-        if old is not None and old["pmid"] and row["pmid"] and old["pmid"] != row["pmid"]:
-            old = by_k.get(row["key"])  # same DOI, different PMIDs: two articles
+        old = matches[row["key"]]
         if old is None:
             new_rows.append({**row, "first_seen": now, "updated_at": now})
             continue
@@ -203,6 +242,11 @@ def upsert_batch(conn: Connection, records: list[Record]) -> IngestStats:
             stats.skipped += 1
             continue
         claimed.add(old["id"])
+        if old["content_hash"] == row["content_hash"]:
+            stats.unchanged += 1
+            stats.record_ids.append(old["id"])
+            continue
+        old = stored[old["id"]]
         values = _merge(row, old)
         if values is None:
             stats.unchanged += 1

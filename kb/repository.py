@@ -84,7 +84,7 @@ def ensure_fulltext(engine: Engine) -> None:
 def find_existing(conn: Connection, keys: Sequence[str], pmids: Sequence[str],
                   dois: Sequence[str]) -> list[dict[str, Any]]:
     """Rows matching any of the keys, PMIDs or DOIs (for upsert and cross-source merge)."""
-    cols = [c for c in R.c if c.name != "raw"]
+    cols = (R.c.id, R.c.key, R.c.pmid, R.c.doi, R.c.source, R.c.content_hash)
     found: dict[int, dict[str, Any]] = {}
     for column, values in ((R.c.key, keys), (R.c.pmid, pmids), (R.c.doi, dois)):
         vals = [v for v in values if v]
@@ -92,6 +92,16 @@ def find_existing(conn: Connection, keys: Sequence[str], pmids: Sequence[str],
             for row in conn.execute(select(*cols).where(column.in_(part))):
                 found[row.id] = dict(row._mapping)
     return list(found.values())
+
+
+def records_for_merge(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Full stored rows (without the raw payload) by id, for merging an update into them."""
+    cols = [c for c in R.c if c.name != "raw"]
+    out: dict[int, dict[str, Any]] = {}
+    for part in chunks(list(ids)):
+        for row in conn.execute(select(*cols).where(R.c.id.in_(part))):
+            out[row.id] = dict(row._mapping)
+    return out
 
 
 def insert_records(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:

@@ -12,9 +12,10 @@ from kb.models import RecordIdentifier, RecordMesh, RecordRow
 
 def rec(pmid: str | None = "100", **kw: object) -> Record:
     base: dict[str, object] = {"source": "pubmed", "pmid": pmid, "title": f"Title {pmid}",
-                               "abstract": "Ketamine abstract.", "raw": b"<PubmedArticle/>",
-                               "raw_format": "pubmed-xml"}
+                               "abstract": "Ketamine abstract.", "raw_format": "pubmed-xml"}
     base.update(kw)
+    if "raw" not in kw:  # a payload that changes with the content, as a real one does
+        base["raw"] = repr(sorted(base.items(), key=str)).encode()
     return Record(**base)  # type: ignore[arg-type]
 
 
