@@ -197,10 +197,9 @@ def _iter_items(data: bytes | bytearray | memoryview | BinaryIO, tags: tuple[str
             for _event, obj in parser.read_events():
                 elem = cast(etree._Element, obj)
                 parent = elem.getparent()
-                tag = elem.tag
-                if tag == "MedlineCitation" and parent is not None \
-                        and parent.tag == "PubmedArticle":
-                    continue  # handled with its PubmedArticle
+                if parent is not None and (parent.tag not in _ROOTS
+                                           or parent.getparent() is not None):
+                    continue  # not a top-level item (e.g. PubmedArticle/MedlineCitation)
                 if not checked:
                     _check_document(elem.getroottree())
                     checked = True
