@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
@@ -48,8 +48,24 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def init_db(engine: Engine) -> None:
-    """Create missing tables and the full-text index."""
-    SQLModel.metadata.create_all(engine)
-    from kb import repository
+    """Bring the database to the current schema.
 
-    repository.ensure_fulltext(engine)
+    An empty database gets every table and the full-text index and is stamped with the head
+    revision; a database at an older revision is migrated (``kb db upgrade`` does the same
+    explicitly); one already at head is left alone.
+    """
+    from kb import migrate, repository
+
+    head = migrate.head_revision()
+    current = migrate.current_revision(engine)
+    if current == head:
+        return
+    if current is None and not inspect(engine).has_table("record"):
+        SQLModel.metadata.create_all(engine)
+        repository.ensure_fulltext(engine)
+        migrate.stamp_head(engine)
+        return
+    if current is None:
+        raise RuntimeError("this database has kb tables but no schema revision; "
+                           "run `kb db upgrade` after checking it, or use a new database")
+    migrate.upgrade(engine)

@@ -73,14 +73,14 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
-def _postgres_engine() -> Iterator[Engine]:
+def _postgres_engine(create: bool = True) -> Iterator[Engine]:
     assert POSTGRES_URL
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(POSTGRES_URL, create=False)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in POSTGRES_URL else "?"
-    eng = make_engine(f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}")
+    eng = make_engine(f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}", create=create)
     try:
         yield eng
     finally:
@@ -88,3 +88,14 @@ def _postgres_engine() -> Iterator[Engine]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=_backends())
+def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on an empty database with no tables (for migration tests)."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'blank.sqlite'}", create=False)
+        yield eng
+        eng.dispose()
+        return
+    yield from _postgres_engine(create=False)
