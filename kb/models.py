@@ -24,6 +24,8 @@ class RecordRow(SQLModel, table=True):
     """A bibliographic record. ``key`` is the identity (``pmid:N``, ``doi:...``, ``ppr:...``)."""
 
     __tablename__ = "record"
+    # The browser's default listing: live records, newest first (revision 0002).
+    __table_args__ = (Index("ix_record_live_year", "duplicate_of", "deleted", "pub_year"),)
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, index=True, max_length=300)

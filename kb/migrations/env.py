@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from kb import models  # noqa: F401  (registers the tables)
+from kb.migrate import include_object
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -34,9 +35,7 @@ def run_migrations_online() -> None:
 
 def _run(conn) -> None:  # type: ignore[no-untyped-def]
     context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True,
-                      include_object=lambda obj, name, type_, reflected, compare_to: not (
-                          type_ == "table" and (name or "").startswith("record_fts")))
+                      compare_type=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
