@@ -37,6 +37,7 @@ import gzip
 import io
 import re
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import BinaryIO, cast
@@ -73,6 +74,9 @@ _MATHML_NS = "{http://www.w3.org/1998/Math/MathML}"
 _ROOTS = frozenset({"PubmedArticleSet", "MedlineCitationSet", "PubmedBookArticleSet"})
 _ITEMS = ("PubmedArticle", "PubmedBookArticle", "MedlineCitation", "DeleteCitation")
 _ARTICLES = ("PubmedArticle", "PubmedBookArticle", "MedlineCitation")
+_PLACEHOLDER = "kb-slice"  # what the document parser sees in place of a cut-out article
+_PLACEHOLDER_BYTES = b"<kb-slice/>"
+_NAME = re.compile(rb"[A-Za-z_][\w.:-]*")
 _AUTHOR_TAGS = ("Author", "LastName", "ForeName", "Initials", "Affiliation", "CollectiveName",
                 "Identifier")
 
@@ -105,10 +109,10 @@ def parse_pubmed_xml(data: bytes | bytearray | memoryview | BinaryIO, *, raw: bo
     return _parse(data, raw)
 
 
-def _parse(data: bytes | bytearray | memoryview | BinaryIO, raw: bool,
+def _parse(data: bytes | bytearray | memoryview | BinaryIO, raw: bool, split: bool = True,
            ) -> Iterator[Record | Deletion]:
     try:
-        for elem in _iter_items(data, _ITEMS):
+        for elem, source in _iter_items(data, _ITEMS, split=split):
             tag = elem.tag
             if tag == "PubmedArticle" or tag == "MedlineCitation":
                 rec = _article(elem)
@@ -119,8 +123,8 @@ def _parse(data: bytes | bytearray | memoryview | BinaryIO, raw: bool,
                 yield Deletion(pmids=pmids)
                 continue
             if raw:
-                rec.raw = etree.tostring(elem, encoding="UTF-8", xml_declaration=False,
-                                         with_tail=False)
+                rec.raw = source or etree.tostring(elem, encoding="UTF-8",
+                                                   xml_declaration=False, with_tail=False)
             yield rec
     except ParseError:
         raise
@@ -148,7 +152,7 @@ def article_pmids(data: bytes | bytearray | memoryview | BinaryIO) -> list[str]:
     _check_input(data)
     pmids: list[str] = []
     try:
-        for elem in _iter_items(data, _ARTICLES):
+        for elem, _ in _iter_items(data, _ARTICLES):
             if elem.tag == "PubmedArticle":
                 pmid = elem.findtext("MedlineCitation/PMID")
             elif elem.tag == "PubmedBookArticle":
@@ -184,37 +188,236 @@ def _new_parser(tags: tuple[str, ...]) -> etree.XMLPullParser:
     )
 
 
-def _iter_items(data: bytes | bytearray | memoryview | BinaryIO, tags: tuple[str, ...],
-                ) -> Iterator[etree._Element]:
-    """Yield each top-level item element named in ``tags``, freeing it after use."""
-    head, read = _open(data)
-    parser = _new_parser(tags)
+def _new_item_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        encoding="utf-8", resolve_entities=False, no_network=True, huge_tree=False,
+        load_dtd=False, dtd_validation=False, attribute_defaults=False, remove_comments=True,
+        remove_pis=True)
+
+
+def _iter_items(data: bytes | bytearray | memoryview | BinaryIO, tags: tuple[str, ...], *,
+                split: bool = True) -> Iterator[tuple[etree._Element, bytes | None]]:
+    """Yield ``(element, source)`` for each top-level item named in ``tags``, in order.
+
+    Fast path: a :class:`_Splitter` cuts each article's bytes out of the stream; the article is
+    parsed on its own (its bytes become ``source``, i.e. ``record.raw`` for free) and the
+    document parser only sees a ``<kb-slice/>`` placeholder for it, so it still checks the
+    whole document (root, order, deletions, truncation) at little cost.  Wherever cutting is
+    not certain to be exact the splitter hands the rest of the stream to the document parser
+    unchanged and items come from it (``source`` None).  ``split=False`` forces that path.
+    """
+    head, read, prolog = _open(data)
+    splitter = _Splitter.for_document(head, prolog) if split else None
+    parser = _new_parser((*tags, _PLACEHOLDER))
+    item_parser = _new_item_parser() if splitter is not None else None
+    doctype = prolog[1] if prolog is not None else b""  # so items see what the document saw
+    pending: deque[bytes] = deque()
     checked = False
     chunk = head
+    eof = False
     try:
-        while chunk:
-            parser.feed(chunk)
+        while not eof:
+            eof = not chunk
+            if splitter is None:
+                if eof:
+                    break
+                parser.feed(chunk)
+            else:
+                pieces = []
+                for is_item, piece in splitter.split(chunk, eof):
+                    if is_item:
+                        pending.append(piece)
+                        pieces.append(_PLACEHOLDER_BYTES)
+                    else:
+                        pieces.append(piece)
+                if pieces:
+                    parser.feed(b"".join(pieces))
             for _event, obj in parser.read_events():
                 elem = cast(etree._Element, obj)
                 parent = elem.getparent()
+                source = None
+                if elem.tag == _PLACEHOLDER:
+                    if not pending:
+                        continue  # a real <kb-slice> element in the input: not an item
+                    source = pending.popleft()
                 if parent is not None and (parent.tag not in _ROOTS
                                            or parent.getparent() is not None):
                     continue  # not a top-level item (e.g. PubmedArticle/MedlineCitation)
                 if not checked:
                     _check_document(elem.getroottree())
                     checked = True
-                yield elem
+                if source is None:
+                    yield elem, None
+                else:
+                    item = etree.fromstring(doctype + source if doctype else source,
+                                            item_parser)
+                    if item.tag not in tags:
+                        raise ParseError(f"cut-out item is a <{item.tag}>")  # cannot happen
+                    yield item, source
                 # Free what we are done with: the item itself and everything before it.
                 elem.clear()
                 if parent is not None:
                     while elem.getprevious() is not None:
                         del parent[0]
-            chunk = read(_CHUNK)
+            chunk = read(_CHUNK) if not eof else b""
         root = parser.close()
     except etree.LxmlError as exc:
         raise ParseError(f"malformed XML: {exc}") from exc
     if not checked:
         _check_document(root.getroottree())
+    if pending:
+        raise ParseError("malformed XML: cut-out items left over")  # cannot happen
+
+
+class _Splitter:
+    """Cuts each article's exact bytes out of the (decompressed) stream.
+
+    Exact because, after the prolog, ``<Name`` can only be a start tag (``<`` is escaped in
+    text and forbidden in attribute values) unless a comment, CDATA section or processing
+    instruction intervenes.  So cutting stops for good, and the rest of the stream goes to the
+    document parser as it is, at the first ``<!`` or ``<?`` (in or between articles), at an
+    article start tag inside an article, at a literal ``<kb-slice`` between articles, and is
+    never used when the root declares namespaces (a cut-out article would lose them) or is not
+    a ``...Set`` element.  Everything else (what lies between articles, a truncated last
+    article) also goes to the document parser, which judges it.
+    """
+
+    def __init__(self, prefix: bytes, names: tuple[bytes, ...]):
+        self._prefix = b"<" + prefix  # common start of the article tags
+        self._names = names  # the rest of each article tag name
+        self._hold = len(self._prefix) + max(len(n) for n in names) + 1
+        self._buf = b""
+        self._skip = 0  # bytes of prolog at the start of the first chunk: passed on unchecked
+        self.cutting = True
+
+    @classmethod
+    def for_document(cls, head: bytes, prolog: tuple[int, bytes] | None) -> _Splitter | None:
+        if prolog is None:
+            return None
+        start = prolog[0]
+        m = _NAME.match(head, start + 1)
+        close = head.find(b">", start)
+        if head[start:start + 1] != b"<" or m is None or close < 0 \
+                or b"xmlns" in head[start:close]:
+            return None
+        if m.group() in (b"PubmedArticleSet", b"PubmedBookArticleSet"):
+            splitter = cls(b"Pubmed", (b"Article", b"BookArticle"))
+        elif m.group() == b"MedlineCitationSet":
+            splitter = cls(b"MedlineCitation", (b"",))
+        else:
+            return None
+        splitter._skip = start
+        return splitter
+
+    def split(self, chunk: bytes, eof: bool) -> list[tuple[bool, bytes]]:
+        """The next pieces: ``(True, article bytes)`` or ``(False, other bytes)``."""
+        if not self.cutting:
+            return [(False, chunk)] if chunk else []
+        buf = self._buf + chunk if self._buf else chunk
+        out: list[tuple[bool, bytes]] = []
+        pos = 0
+        if self._skip:
+            out.append((False, buf[:self._skip]))
+            pos, self._skip = self._skip, 0
+        n = len(buf)
+        while True:
+            start, name = self._find_start(buf, pos)
+            if name is None:  # no (complete) article start tag: pass on what is certain
+                end = n if eof else start
+                if end > pos:
+                    if self._unsafe(buf, pos, end, True):
+                        return self._give_up(out, buf, pos)
+                    out.append((False, buf[pos:end]))
+                    pos = end
+                break
+            if start > pos and self._unsafe(buf, pos, start, True):
+                return self._give_up(out, buf, pos)
+            tag_end = _tag_end(buf, start + len(name) + 1)
+            if tag_end < 0:  # start tag not complete yet
+                if eof:
+                    return self._give_up(out, buf, pos)
+                break
+            if buf[tag_end - 2] == 0x2F:  # "<Name .../>"
+                stop = tag_end
+            else:
+                end_tag = b"</" + name + b">"
+                end = buf.find(end_tag, tag_end)
+                _, nested_name = self._find_start(buf, tag_end, end if end >= 0 else n)
+                if nested_name is not None:
+                    return self._give_up(out, buf, pos)
+                if end < 0:
+                    if eof:
+                        return self._give_up(out, buf, pos)
+                    break
+                stop = end + len(end_tag)
+            if self._unsafe(buf, start, stop, False):
+                return self._give_up(out, buf, pos)
+            if start > pos:
+                out.append((False, buf[pos:start]))
+            out.append((True, buf[start:stop]))
+            pos = stop
+        self._buf = buf[pos:]
+        return out
+
+    def _give_up(self, out: list[tuple[bool, bytes]], buf: bytes, pos: int,
+                 ) -> list[tuple[bool, bytes]]:
+        self.cutting = False
+        self._buf = b""
+        if pos < len(buf):
+            out.append((False, buf[pos:]))
+        return out
+
+    def _find_start(self, buf: bytes, pos: int, stop: int | None = None,
+                    ) -> tuple[int, bytes | None]:
+        """``(offset, name)`` of the first article start tag in ``buf[pos:stop]``; ``name`` is
+        None when there is none, ``offset`` then being where undecided bytes begin."""
+        prefix = self._prefix
+        n = len(buf) if stop is None else stop
+        while True:
+            i = buf.find(prefix, pos, n)
+            if i < 0:
+                return max(n - self._hold, pos), None
+            j = i + len(prefix)
+            for rest in self._names:
+                k = j + len(rest)
+                if k >= len(buf):
+                    return i, None  # cannot tell yet
+                if buf.startswith(rest, j) and buf[k] in b" \t\r\n/>":
+                    return i, prefix[1:] + rest
+            pos = j  # e.g. <PubmedArticleSet>, <PubmedData>
+
+    @staticmethod
+    def _unsafe(buf: bytes, a: int, b: int, between: bool) -> bool:
+        """Whether ``buf[a:b]`` holds ``<!`` or ``<?`` (or, between articles, ``<kb-slice``)."""
+        for mark in (0x21, 0x3F):  # "!", "?": rare in PubMed text, so find() is fast
+            i = buf.find(mark, a, b)
+            while i >= 0:
+                if i and buf[i - 1] == 0x3C:
+                    return True
+                i = buf.find(mark, i + 1, b)
+        return between and buf.find(b"<" + _PLACEHOLDER.encode(), a, b) >= 0
+
+
+def _tag_end(buf: bytes, i: int) -> int:
+    """Offset just past the ``>`` closing the start tag whose attributes begin at ``i``."""
+    close = buf.find(b">", i)
+    if close < 0:
+        return -1
+    if buf.find(b'"', i, close) < 0 and buf.find(b"'", i, close) < 0:
+        return close + 1
+    n = len(buf)
+    while i < n:  # attribute values may hold ">"
+        c = buf[i]
+        if c == 0x22 or c == 0x27:
+            j = buf.find(buf[i:i + 1], i + 1)
+            if j < 0:
+                return -1
+            i = j + 1
+        elif c == 0x3E:
+            return i + 1
+        else:
+            i += 1
+    return -1
 
 
 def _check_document(tree: etree._ElementTree) -> None:
@@ -229,9 +432,10 @@ def _check_document(tree: etree._ElementTree) -> None:
 
 
 def _open(data: bytes | bytearray | memoryview | BinaryIO,
-          ) -> tuple[bytes, Callable[[int], bytes]]:
-    """``(head, read)``: the decompressed start of the document, holding the whole prolog
-    (vetted: see :func:`_prolog_end`), and a reader for the rest."""
+          ) -> tuple[bytes, Callable[[int], bytes], tuple[int, bytes] | None]:
+    """``(head, read, prolog)``: the decompressed start of the document, holding the whole
+    prolog (vetted: see :func:`_prolog_end`), a reader for the rest, and where the root
+    element starts in ``head`` with the DOCTYPE declaration (None: prolog unfinished)."""
     read = _reader(data)
     head = read(_CHUNK)
     if not isinstance(head, bytes):
@@ -240,11 +444,12 @@ def _open(data: bytes | bytearray | memoryview | BinaryIO,
         read = _gunzip_reader(head, read)
         head = read(_CHUNK)
     while True:
-        if _prolog_end(head) is not None:
-            return head, read
+        prolog = _prolog_end(head)
+        if prolog is not None:
+            return head, read, prolog
         more = read(_CHUNK)
         if not more:
-            return head, read  # truncated inside the prolog: libxml2 will say so
+            return head, read, None  # truncated inside the prolog: libxml2 will say so
         if len(head) > _MAX_PROLOG:
             raise ParseError("refused: XML prolog too long")
         head += more
@@ -306,14 +511,16 @@ def _gunzip_reader(head: bytes, read: Callable[[int], bytes]) -> Callable[[int],
     return gread
 
 
-def _prolog_end(head: bytes) -> int | None:
-    """Offset where the prolog ends, or None if ``head`` stops inside it.
+def _prolog_end(head: bytes) -> tuple[int, bytes] | None:
+    """``(offset where the prolog ends, the DOCTYPE declaration or b"")``, or None if ``head``
+    stops inside the prolog.
 
     Raises :class:`ParseError` for a DOCTYPE with an internal subset (entity declarations).
     Anything unexpected is left for libxml2 to judge: this only has to be conservative.
     """
     pos = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     n = len(head)
+    doctype = b""
     while True:
         while pos < n and head[pos] in b" \t\r\n":
             pos += 1
@@ -333,7 +540,7 @@ def _prolog_end(head: bytes) -> int | None:
             if not head.startswith(b"<!DOCTYPE", pos):
                 if n - pos < 9 and b"<!DOCTYPE".startswith(head[pos:]):
                     return None
-                return pos  # not a prolog construct; libxml2 will judge it
+                return pos, doctype  # not a prolog construct; libxml2 will judge it
             i = pos + 9
             while True:
                 if i >= n:
@@ -348,12 +555,13 @@ def _prolog_end(head: bytes) -> int | None:
                     raise ParseError(
                         "refused: DOCTYPE with an internal subset (entity declarations)")
                 elif c == 0x3E:  # ">"
+                    doctype = doctype or head[pos:i + 1]
                     pos = i + 1
                     break
                 else:
                     i += 1
         else:
-            return pos
+            return pos, doctype
 
 
 # --------------------------------------------------------------------------------------------
