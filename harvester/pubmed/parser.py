@@ -576,16 +576,23 @@ def _strip(value: str | None) -> str | None:
     return value or None
 
 
+def _norm(t: str) -> str:
+    """Runs of whitespace (any Unicode space, tab, newline) -> one space; ends stripped."""
+    if t.isprintable() and "  " not in t and t[:1] != " " and t[-1:] != " ":
+        return t  # already normal (the common case): skip the split/join
+    return " ".join(t.split())
+
+
 def _text(el: etree._Element) -> str:
     """All text of ``el`` (inline markup kept as text), whitespace normalised."""
     if len(el):
         if next(el.iter("{*}math"), None) is None:
-            return " ".join("".join(cast("Iterator[str]", el.itertext())).split())
+            return _norm("".join(cast("Iterator[str]", el.itertext())))
         parts: list[str] = []
         _collect(el, parts, False)
-        return " ".join("".join(parts).split())
+        return _norm("".join(parts))
     t = el.text
-    return " ".join(t.split()) if t else ""
+    return _norm(t) if t else ""
 
 
 def _leaf(el: etree._Element) -> str | None:
@@ -745,11 +752,11 @@ def _authors(author_list: etree._Element) -> list[Author]:
         elif tag == "Initials":
             initials = t.strip() or None
         elif tag == "Affiliation":  # AffiliationInfo/Affiliation (or pre-2014 Author/Affiliation)
-            t = " ".join(t.split())
+            t = _norm(t)
             if t:
                 affs.append(t)
         elif tag == "CollectiveName":
-            collective = " ".join(t.split()) or None
+            collective = _norm(t) or None
         elif orcid is None and (c.get("Source") or "").upper() == "ORCID":  # Identifier
             orcid = _orcid(t)
     if valid:
@@ -840,11 +847,13 @@ def _comments(cc_list: etree._Element) -> list[CommentCorrection]:
     for cc in cc_list.iterchildren("CommentsCorrections"):
         pmid = source = None
         for c in cc:
-            tag = c.tag
-            if tag == "RefSource":
-                source = _leaf(c)
-            elif tag == "PMID":
-                pmid = _leaf(c)
+            t = _text(c) if len(c) else c.text
+            if t:
+                tag = c.tag
+                if tag == "RefSource":
+                    source = t.strip() or None
+                elif tag == "PMID":
+                    pmid = t.strip() or None
         out.append(CommentCorrection(cc.get("RefType") or "", pmid, source))
     return out
 
