@@ -210,7 +210,7 @@ def _iter_items(data: bytes | bytearray | memoryview | BinaryIO, tags: tuple[str
     splitter = _Splitter.for_document(head, prolog) if split else None
     parser = _new_parser((*tags, _PLACEHOLDER))
     item_parser = _new_item_parser() if splitter is not None else None
-    doctype = prolog[1] if prolog is not None else b""  # so items see what the document saw
+    doctype = prolog[1] if prolog is not None else b""
     pending: deque[bytes] = deque()
     checked = False
     chunk = head
@@ -249,8 +249,14 @@ def _iter_items(data: bytes | bytearray | memoryview | BinaryIO, tags: tuple[str
                 if source is None:
                     yield elem, None
                 else:
-                    item = etree.fromstring(doctype + source if doctype else source,
-                                            item_parser)
+                    try:
+                        item = etree.fromstring(source, item_parser)
+                    except etree.XMLSyntaxError:
+                        if not doctype:
+                            raise
+                        # Under the document's (external, unloaded) DTD an undeclared entity
+                        # is not fatal: give the article the same DOCTYPE and try again.
+                        item = etree.fromstring(doctype + source, item_parser)
                     if item.tag not in tags:
                         raise ParseError(f"cut-out item is a <{item.tag}>")  # cannot happen
                     yield item, source
