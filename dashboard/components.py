@@ -151,13 +151,20 @@ def add_button(record_id: int, key: str, *, label: str = "",
               on_click=add_records, args=([int(record_id)],))
 
 
+def open_record(row: Mapping[str, Any], key: str, *, label: str | None = None,
+                icon: str | None = None) -> None:
+    """A record title that opens the record page (wraps, unlike ``st.page_link``)."""
+    text = label if label is not None else f"**{safe(row.get('title') or '(untitled)')}**"
+    if st.button(text, key=f"open-{key}-{row['id']}", type="tertiary", wrap=True, icon=icon):
+        st.switch_page(RECORD_PAGE, query_params={"id": str(row["id"])})
+
+
 def record_card(row: Mapping[str, Any], key: str) -> None:
-    """One result row: title (links to the record page), journal, year, badges, tag chips."""
+    """One result row: title (opens the record page), journal, year, badges, tag chips."""
     with st.container(border=True):
         left, right = st.columns([20, 1], vertical_alignment="top")
-        with left:
-            st.page_link(RECORD_PAGE, label=safe(row.get("title") or "(untitled)"),
-                         query_params={"id": str(row["id"])})
+        with left, st.container(gap="small"):
+            open_record(row, key)
             parts = [meta_line(row), design_badge(row.get("design")), *status_badges(row)]
             st.markdown(" · ".join(p for p in parts if p))
             tag_line = chips(row.get("labels") or [])
@@ -168,11 +175,11 @@ def record_card(row: Mapping[str, Any], key: str) -> None:
 
 
 def compact_link(row: Mapping[str, Any], key: str) -> None:
-    """A one-line link to a record (summary strip, what's new)."""
+    """A one-line link to a record (summary strip, versions, trial publications)."""
     year = f" ({row['pub_year']})" if row.get("pub_year") else ""
     prefix = "RETRACTED · " if row.get("is_retracted") else ""
-    st.page_link(RECORD_PAGE, label=safe(prefix + str(row.get("title") or "(untitled)") + year),
-                 query_params={"id": str(row["id"])}, icon=":material/article:")
+    open_record(row, key, label=safe(prefix + str(row.get("title") or "(untitled)") + year),
+                icon=":material/article:")
 
 
 def authors_line(rec: Mapping[str, Any]) -> str:

@@ -145,7 +145,7 @@ def _pyramid(f: Filters, counts: dict[str, dict[str, int]]) -> alt.Chart:
     pick = alt.selection_point(name="level", fields=["design"], on="click")
     base = alt.Chart(df).encode(y=alt.Y("level:N", sort=order, title=None,
                                         axis=alt.Axis(labelLimit=220, ticks=False,
-                                                      domain=False)))
+                                                      domain=False, labelOverlap=False)))
     bars = base.mark_bar(cornerRadius=2, height={"band": 0.85}).encode(
         x=alt.X("left:Q", axis=None), x2="right:Q",
         color=alt.Color("design:N", scale=alt.Scale(domain=list(EVIDENCE_ORDER),
@@ -155,7 +155,7 @@ def _pyramid(f: Filters, counts: dict[str, dict[str, int]]) -> alt.Chart:
     ).add_params(pick)
     labels = base.mark_text(align="left", dx=4, fontSize=11, color="#444").encode(
         x="right:Q", text=alt.Text("n:Q", format=","))
-    return (bars + labels).properties(height=230, title="Evidence pyramid (click a level)")
+    return (bars + labels).properties(height=260, title="Evidence pyramid (click a level)")
 
 
 def _summary(f: Filters, total: int, counts: dict[str, dict[str, int]]) -> None:
@@ -163,7 +163,7 @@ def _summary(f: Filters, total: int, counts: dict[str, dict[str, int]]) -> None:
     with left:
         st.metric("Matching records", f"{total:,}")
         safety = data.count(f, ("outcome", "safety_tolerability")) if total else 0
-        st.metric("Report safety outcomes", f"{safety / total:.0%}" if total else "–",
+        st.metric("Safety reported", f"{safety / total:.0%}" if total else "–",
                   help=f"{safety:,} of {total:,} records measure adverse events, side effects "
                        "or tolerability.")
         top = sum(counts.get("design", {}).get(d, 0) for d in EVIDENCE_ORDER[:2]

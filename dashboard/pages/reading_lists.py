@@ -61,8 +61,7 @@ def _item(list_id: int, item: dict[str, Any], n: int) -> None:
         cols = st.columns([0.5, 12, 2.2], vertical_alignment="top")
         cols[0].markdown(f"**{n}.**")
         with cols[1]:
-            st.page_link(c.RECORD_PAGE, label=c.safe(item.get("title") or "(untitled)"),
-                         query_params={"id": str(rid)})
+            c.open_record(item, key=f"rl-{list_id}")
             parts = [c.meta_line(item), c.design_badge(item.get("design")),
                      *c.status_badges(item)]
             st.markdown(" · ".join(p for p in parts if p))
@@ -134,8 +133,8 @@ def main() -> None:
         st.info("This list is empty. Use the add buttons in the evidence browser, on a record "
                 "page or in What's new.", icon=":material/playlist_add:")
         return
-    st.caption(f"{len(items)} records · notes save when you leave the box · order with the "
-               "arrows")
+    st.caption(f"{len(items)} record{'s' if len(items) != 1 else ''} · notes save when you "
+               "leave the box · order with the arrows")
     for n, item in enumerate(items, 1):
         _item(list_id, item, n)
     _exports(meta, items)

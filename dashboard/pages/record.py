@@ -143,7 +143,7 @@ def _versions(rec: dict[str, Any]) -> None:
     for link in rec["links"]:
         rel = RELATIONS.get(link["relation"], link["relation"])
         arrow = "→" if link["direction"] == "out" else "←"
-        c.compact_link(link, key=f"link-{link['relation']}")
+        c.compact_link(link, key=f"link-{link['direction']}-{link['relation']}")
         st.caption(f"{arrow} {rel}" + (" (preprint)" if link.get("is_preprint") else ""))
         shown = True
     for key, value in (rec.get("version_links") or {}).items():

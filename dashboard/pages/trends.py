@@ -15,9 +15,16 @@ DEFAULT_CONDITIONS = ("depression", "trd", "suicidality", "chronic_pain", "acute
 
 
 def _frame(rows: list[dict[str, object]], year_from: int | None) -> pd.DataFrame:
+    """Counts per (year, label), with the years without records filled in as zeros."""
     df = pd.DataFrame(rows, columns=["year", "label", "n"])
     if year_from is not None and not df.empty:
         df = df[df["year"] >= year_from]
+    if not df.empty:
+        years = range(int(df["year"].min()), int(df["year"].max()) + 1)
+        full = pd.MultiIndex.from_product([years, sorted(set(df["label"]))],
+                                          names=["year", "label"])
+        df = (df.groupby(["year", "label"])["n"].sum().reindex(full, fill_value=0)
+              .reset_index())
     df["Label"] = [c.label_title(str(x)) for x in df["label"]]
     return df
 

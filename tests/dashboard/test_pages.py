@@ -69,13 +69,13 @@ def test_browser_default_view(app: AppTest) -> None:
     assert app.title[0].value == "Evidence browser"
     total = int(_metric(app, "Matching records").replace(",", ""))
     assert total > 100
-    assert _metric(app, "Report safety outcomes").endswith("%")
+    assert _metric(app, "Safety reported").endswith("%")
     keys = {p.key for p in app.pills}
     assert {"f_relevance", "f_agent", "f_condition", "f_route", "f_outcome", "f_design"} <= keys
     # live counts in the option labels
     condition = app.get_by_key("f_condition")
     assert any("·" in opt.content for opt in condition.proto.options)
-    assert any(link.proto.page == "record" for link in app.page_link)
+    assert any(str(b.key).startswith("open-b-") for b in app.button)
     assert app.get_by_key("q") is not None and app.get_by_key("sort") is not None
     assert app.get("vega_lite_chart")  # the evidence pyramid
     assert "Newest RCTs" in _markdown(app)
@@ -104,7 +104,7 @@ def test_browser_search_and_relevance_sort(app: AppTest) -> None:
     app.get_by_key("q").input('esketamine "nasal spray" -rat').run()
     app.get_by_key("sort").set_value("relevance").run()
     assert not app.exception
-    titles = [link.proto.label.lower() for link in app.page_link if link.proto.page == "record"]
+    titles = [b.label.lower() for b in app.button if str(b.key).startswith("open-b-")]
     assert titles and "esketamine" in titles[0]
 
 
@@ -126,7 +126,7 @@ def test_browser_opens_filtered_from_url(app: AppTest) -> None:
 def test_xss_title_shows_as_text(app: AppTest, dashboard_db: dict[str, Any]) -> None:
     _open(app)
     app.get_by_key("q").input("onerror").run()
-    labels = [link.proto.label for link in app.page_link if link.proto.page == "record"]
+    labels = [b.label for b in app.button if str(b.key).startswith("open-b-")]
     assert any(r"\<img src=x onerror=alert(1)\>" in label for label in labels)
     assert not any(re.search(r"(?<!\\)<", label) for label in labels)  # every < escaped
     _open(app, "pages/record.py", id=str(dashboard_db["xss"]))
