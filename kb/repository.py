@@ -613,6 +613,69 @@ def trial_publications(engine: Engine,
     return out
 
 
+def ids_by_key(engine: Engine, keys: Sequence[str]) -> dict[str, int]:
+    """``{key: id}`` for the given record keys (those stored)."""
+    out: dict[str, int] = {}
+    with engine.connect() as conn:
+        for part in chunks(list(keys)):
+            out.update({k: i for k, i in conn.execute(select(R.c.key, R.c.id)
+                                                      .where(R.c.key.in_(part)))})
+    return out
+
+
+def record_texts(engine: Engine) -> list[dict[str, Any]]:
+    """``id, title, abstract, keywords`` of every record (keyword-baseline tagging)."""
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select(R.c.id, R.c.title, R.c.abstract, R.c.keywords).order_by(R.c.id))]
+
+
+def insert_model_labels(engine: Engine, rows: Sequence[Mapping[str, Any]],
+                        model_version: str) -> None:
+    """Write ``model`` tags and effective labels for untagged records (fixtures, benchmarks).
+
+    ``rows``: ``record_id, facet, label, probability``. The tagger proper writes its own.
+    """
+    labels = [{"record_id": r["record_id"], "facet": r["facet"], "label": r["label"],
+               "origin": "model", "probability": r.get("probability")} for r in rows]
+    now = utcnow()
+    with engine.begin() as conn:
+        for part in chunks(labels, 5000):
+            conn.execute(insert(RLABEL), list(part))
+            conn.execute(insert(TAG), [{**x, "model_version": model_version, "negative": False,
+                                        "created_at": now} for x in part])
+
+
+def copy_labels(engine: Engine, pairs: Sequence[tuple[int, int]]) -> int:
+    """Give each target record the effective labels and tags of its source record.
+
+    ``pairs``: ``(source_id, target_id)``. Used to tag replicated records (benchmarks).
+    """
+    by_source: dict[int, list[int]] = {}
+    for src, dst in pairs:
+        by_source.setdefault(src, []).append(dst)
+    n = 0
+    with engine.begin() as conn:
+        for part in chunks(list(by_source)):
+            labels = conn.execute(select(RLABEL.c.record_id, RLABEL.c.facet, RLABEL.c.label,
+                                         RLABEL.c.origin, RLABEL.c.probability)
+                                  .where(RLABEL.c.record_id.in_(part))).all()
+            tags = conn.execute(select(TAG.c.record_id, TAG.c.facet, TAG.c.label,
+                                       TAG.c.origin, TAG.c.probability, TAG.c.model_version,
+                                       TAG.c.negative, TAG.c.user, TAG.c.created_at)
+                                .where(TAG.c.record_id.in_(part))).all()
+            new_labels = [{**dict(r._mapping), "record_id": dst} for r in labels
+                          for dst in by_source[r.record_id]]
+            new_tags = [{**dict(r._mapping), "record_id": dst} for r in tags
+                        for dst in by_source[r.record_id]]
+            if new_labels:
+                conn.execute(insert(RLABEL), new_labels)
+            if new_tags:
+                conn.execute(insert(TAG), new_tags)
+            n += len(new_labels)
+    return n
+
+
 # --- reading lists ---
 # Lists an educator builds and exports (kb/exports.py); they persist in the database.
 
@@ -967,7 +1030,7 @@ def review_queue(engine: Engine, filters: Any, limit: int = 20) -> list[dict[str
     design_p = (select(RLABEL.c.probability)
                 .where(RLABEL.c.record_id == R.c.id, RLABEL.c.facet == "design")
                 .limit(1).scalar_subquery())
-    reviewed = select(TAG.c.record_id).where(TAG.c.origin == "human")
+    reviewed = select(RLABEL.c.record_id).where(RLABEL.c.origin == "human")
     cols = [R.c[name] for name in ROW_COLUMNS]
     stmt = (select(*cols, design_p.label("design_probability"))
             .where(*conditions(filters, engine.dialect.name), R.c.id.not_in(reviewed),

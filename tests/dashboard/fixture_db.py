@@ -8,8 +8,6 @@ synthetic record whose title is an XSS probe (the only made-up input; it tests e
 from __future__ import annotations
 
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,29 +39,18 @@ def tag_database(url: str, engine: Engine) -> str:
         result = CliRunner().invoke(cli, ["--database-url", url, "-q", "tag"])
         assert result.exit_code in (0, 3), result.output
         return "kb tag"
-    from sqlalchemy import insert, select
-
-    from kb.models import RecordRow, RecordTagSummary, Tag
     from kb.tagging.baseline import baseline_predict
     from kb.tagging.features import doc_from_mapping
 
-    rec = RecordRow.__table__  # type: ignore[attr-defined]
-    labels_rows: list[dict[str, Any]] = []
-    with engine.connect() as conn:
-        rows = conn.execute(select(rec.c.id, rec.c.title, rec.c.abstract, rec.c.keywords)).all()
-    docs = [doc_from_mapping({"id": rid, "title": title, "abstract": abstract,
-                              "keywords": kw}) for rid, title, abstract, kw in rows]
-    with ProcessPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        predicted = list(pool.map(baseline_predict, docs, chunksize=50))
-    for (rid, *_), (labels, _) in zip(rows, predicted, strict=True):
-        for facet, value in labels.items():
+    rows = repository.record_texts(engine)
+    labels: list[dict[str, Any]] = []
+    for row in rows:
+        predicted, _ = baseline_predict(doc_from_mapping(row))
+        for facet, value in predicted.items():
             for lab in [value] if isinstance(value, str) else value:
-                labels_rows.append({"record_id": rid, "facet": facet, "label": lab,
-                                    "origin": "model", "probability": 0.7})
-    with engine.begin() as conn:
-        conn.execute(insert(RecordTagSummary.__table__), labels_rows)  # type: ignore[attr-defined]
-        conn.execute(insert(Tag.__table__),  # type: ignore[attr-defined]
-                     [{**r, "model_version": "keyword-baseline"} for r in labels_rows])
+                labels.append({"record_id": row["id"], "facet": facet, "label": lab,
+                               "probability": 0.7})
+    repository.insert_model_labels(engine, labels, "keyword-baseline")
     return "baseline"
 
 
