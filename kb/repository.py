@@ -253,14 +253,14 @@ def list_records(engine: Engine, *, search: str | None = None, limit: int = 25,
         stmt = select(*cols).where(live)
         count_stmt = select(func.count()).select_from(R).where(live)
         if search and search.strip():
-            q = to_fts_query(search, conn.dialect.name)
-            if not q:
+            from kb.browse import fulltext_condition
+
+            # A subquery on the full-text index, never a (possibly huge) list of ids.
+            match = fulltext_condition(search, conn.dialect.name)
+            if match is None:
                 return 0, []
-            ids = fulltext_ids(conn, q)
-            if not ids:
-                return 0, []
-            stmt = stmt.where(R.c.id.in_(ids))
-            count_stmt = count_stmt.where(R.c.id.in_(ids))
+            stmt = stmt.where(match)
+            count_stmt = count_stmt.where(match)
         total = int(conn.execute(count_stmt).scalar_one())
         rows = conn.execute(stmt.order_by(R.c.pub_year.desc().nulls_last(), R.c.id.desc())
                             .limit(limit).offset(offset)).all()
