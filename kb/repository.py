@@ -244,8 +244,6 @@ def fulltext_ids(conn: Connection, query: str, limit: int | None = None) -> list
 def list_records(engine: Engine, *, search: str | None = None, limit: int = 25,
                  offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
     """A page of records (newest first), optionally filtered by a full-text query."""
-    from kb.search import to_fts_query
-
     cols = (R.c.id, R.c.key, R.c.title, R.c.journal, R.c.pub_year, R.c.source,
             R.c.is_retracted, R.c.is_preprint, R.c.publication_types)
     live = and_(R.c.duplicate_of.is_(None), R.c.deleted.is_(False))
