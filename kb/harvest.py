@@ -86,6 +86,19 @@ class HarvestReport:
         return line
 
 
+# What a harvest reports as a failed run (state kept for the next run); anything else is a bug.
+HARVEST_FAILURES = (HarvestError, httpx.HTTPError, OSError, SQLAlchemyError)
+
+
+def _failed(engine: Engine, report: HarvestReport, exc: BaseException) -> None:
+    report.status = "failed"
+    report.error = f"{type(exc).__name__}: {exc}"
+    log.error("%s harvest failed: %s (the next run resumes from the checkpoint)",
+              report.source, report.error)
+    if report.run_id is not None:
+        repository.finish_run(engine, report.run_id, "failed", report.error)
+
+
 def plan_window(state: dict[str, Any] | None, since: date | None, until: date | None, *,
                 today: date, overlap_days: int, start_date: date) -> tuple[date, date]:
     """The window to harvest: explicit dates win; otherwise from the last success minus overlap."""
@@ -180,12 +193,8 @@ def harvest_pubmed(engine: Engine, client: PubMedFetcher, query: str, *,
                                   last_until=w_to if complete_window else None)
         report.status = "partial" if report.missing else "ok"
         repository.finish_run(engine, run_id, report.status)
-    except (HarvestError, httpx.HTTPError, OSError, SQLAlchemyError) as exc:
-        report.status = "failed"
-        report.error = f"{type(exc).__name__}: {exc}"
-        log.error("%s harvest failed: %s (the next run resumes from the checkpoint)", source,
-                  report.error)
-        repository.finish_run(engine, run_id, "failed", report.error)
+    except HARVEST_FAILURES as exc:
+        _failed(engine, report, exc)
     return report
 
 
@@ -254,12 +263,8 @@ def harvest_paged(engine: Engine, source: str, query: str, pages: PageSource, *,
                                   last_until=w_to if complete else None)
         report.status = "ok"
         repository.finish_run(engine, run_id, report.status)
-    except (HarvestError, httpx.HTTPError, OSError, SQLAlchemyError) as exc:
-        report.status = "failed"
-        report.error = f"{type(exc).__name__}: {exc}"
-        log.error("%s harvest failed: %s (the next run resumes from the checkpoint)", source,
-                  report.error)
-        repository.finish_run(engine, run_id, "failed", report.error)
+    except HARVEST_FAILURES as exc:
+        _failed(engine, report, exc)
     return report
 
 
