@@ -1,34 +1,64 @@
 """Streaming, hardened parser for PubMed / MEDLINE XML: bytes in, records out.
 
-Accepted input (plain or gzip-compressed, detected by the gzip magic bytes):
+Public API: :func:`parse_pubmed_xml` (generator of :class:`~harvester.records.Record` and
+:class:`~harvester.records.Deletion`), :func:`parse_pubmed_xml_all` (all or nothing),
+:func:`article_pmids` and :func:`count_articles` (what came back, for a client to compare with
+the ids it asked for).
+
+Accepted input (bytes or a binary file object; plain or gzip, detected by the magic bytes):
 
 * E-utilities ``efetch`` output and MEDLINE baseline/update files (``PubmedArticleSet`` holding
   ``PubmedArticle``, ``PubmedBookArticle`` and ``DeleteCitation`` elements);
 * legacy baseline files such as the 2016 ``MedlineCitationSet`` (``MedlineCitation`` without
   ``PubmedData``);
-* a single ``PubmedArticle`` / ``PubmedBookArticle`` / ``MedlineCitation`` document.
+* a single ``PubmedArticle`` / ``PubmedBookArticle`` / ``MedlineCitation`` document (what
+  ``record.raw`` holds).
 
-The parser streams with lxml's pull parser, handing out one record per article and freeing
-each article's elements as soon as it is done, so memory stays flat whatever the file size.
+How it streams: the input is read in 256 KiB chunks.  Each article's bytes are cut out of the
+stream (cheap ``bytes.find`` scans; see :class:`_Splitter` for why the cut is exact and when it
+stands down) and parsed on their own, while an lxml pull parser checks the document around
+them (root element, order, ``DeleteCitation``, truncation), seeing a placeholder per article.
+So memory stays flat whatever the file size, and ``record.raw`` is the article's exact source
+bytes at no cost.  Where cutting is not certain (comments, CDATA or processing instructions
+after the prolog, namespace declarations on the root, odd nesting) the pull parser hands out
+the articles itself and ``raw`` is their ``etree.tostring``.  Both paths give the same records.
 
-Security: entities are never resolved, no network access, no DTD loading, libxml2's size
-limits stay on (``huge_tree=False``) and the document is always decoded as UTF-8 (the encoding
-PubMed uses), so the byte-level check below cannot be dodged with UTF-16/UTF-7 tricks.  A
-``DOCTYPE`` with an *internal subset* (``<!DOCTYPE x [ ... ]>``, where ``<!ENTITY>``
-declarations live) is refused before libxml2 sees it; real PubMed files only ever carry an
-external ``PUBLIC`` reference, which is accepted and never fetched.  Billion-laughs bombs and
-external entities (XXE) therefore raise :class:`~harvester.errors.ParseError`.
+Security: entities are never resolved, no network, no DTD loading, libxml2's size and depth
+limits stay on (``huge_tree=False``), and input is always decoded as UTF-8 (PubMed's
+encoding), so the byte-level checks cannot be dodged with UTF-16/UTF-7 tricks.  A ``DOCTYPE``
+with an *internal subset* (``<!DOCTYPE x [ ... ]>``, where ``<!ENTITY>`` declarations live)
+is refused before libxml2 sees it, and declared entities are refused again after parsing (in
+depth).  Real PubMed files only carry an external ``PUBLIC`` reference, which is accepted and
+never fetched.  Billion-laughs bombs and external entities (XXE) raise
+:class:`~harvester.errors.ParseError`; file contents never reach a record or a message.
 
-Errors: malformed, truncated, hostile or foreign (unexpected root element) input raises
-:class:`~harvester.errors.ParseError` and nothing else.  Because :func:`parse_pubmed_xml` is a
-generator, records that came *before* the fault may already have been yielded; use
-:func:`parse_pubmed_xml_all` for all-or-nothing behaviour.
+Errors: malformed, truncated, hostile, non-UTF-8, namespace-ill-formed (e.g. an undeclared
+``mml:`` prefix) or foreign (unexpected root element) input raises
+:class:`~harvester.errors.ParseError` and nothing else.  :func:`parse_pubmed_xml` is a
+generator: records that came *before* a fault may already have been yielded (a client can
+salvage them); :func:`parse_pubmed_xml_all` is all-or-nothing.  Passing ``str`` or a text
+stream is a :class:`TypeError` at the call.
 
 Text: inline markup (``<i>``, ``<b>``, ``<sup>``, ``<sub>``, ``<u>``, MathML ...) is kept as
-plain text, so nothing is lost: ``r<sup>2</sup>&lt;0.25`` becomes ``"r2<0.25"`` (superscripts
-and subscripts are *not* turned into Unicode ``²``/``₂``, which keeps text searchable: ``CO2``,
-``VO2max``).  Whitespace-only text inside MathML (pretty-printing) is dropped, then every run of
-whitespace, including no-break and thin spaces, becomes one ASCII space.
+plain text, so nothing is lost: ``r<sup>2</sup>&lt;0.25`` becomes ``"r2<0.25"``, tail text
+included.  Superscripts and subscripts are *not* turned into Unicode (``m2``, not ``m²``),
+which keeps text searchable (``CO2``, ``VO2max``).  Whitespace-only text inside MathML
+(pretty-printing) is dropped; in titles, abstracts, affiliations, keywords and collective names
+every run of whitespace (including no-break and thin spaces) becomes one ASCII space; plain-text
+fields (names, MeSH terms, ids) are stripped.
+
+Field notes: DOI and other ids come from PubMed's ``ArticleIdList`` first, the publisher's
+``ELocationID`` second; ``pmcid`` falls back to ``OtherID Source="NLM"`` (legacy files).
+``nct_ids`` are the ``ClinicalTrials.gov`` accessions of ``DataBankList`` (upper case), not
+ids mentioned in the abstract.  Authors with ``ValidYN="N"`` are left out; ORCIDs are given as
+``0000-0002-1825-0097``.  A chemical ``RegistryNumber`` of ``"0"`` (NLM: none) becomes None.
+``pub_date`` is ISO and as precise as the source ("2019", "2019-06", "2019-06-01"); ranges
+(``MedlineDate`` "1998 Dec-1999 Jan", ``Season`` "May-Jun") give their first month, and
+``pub_date_raw`` keeps PubMed's wording ("2019 Sep 01", "1990 Spring").  Without a usable
+``PubDate``, the year comes from ``ArticleDate``, else the ``PubMedPubDate`` "pubmed" date,
+which are also ``first_published`` (in that order).  Books: ``is_book``, ``journal`` is the
+publisher, ``title`` the chapter (else book) title, authors the chapter's (else the book's;
+never editors).
 """
 
 from __future__ import annotations
@@ -330,6 +360,8 @@ class _Splitter:
             start, name = self._find_start(buf, pos)
             if name is None:  # no (complete) article start tag: pass on what is certain
                 end = n if eof else start
+                if end > pos and buf[end - 1] == 0x3C and not eof:
+                    end -= 1  # keep "<" with what follows it, for the "<!" / "<?" check
                 if end > pos:
                     if self._unsafe(buf, pos, end, True):
                         return self._give_up(out, buf, pos)
@@ -451,8 +483,8 @@ def _open(data: bytes | bytearray | memoryview | BinaryIO,
         head = read(_CHUNK)
     while True:
         prolog = _prolog_end(head)
-        if prolog is not None:
-            return head, read, prolog
+        if prolog is not None and head.find(b">", prolog[0]) >= 0:
+            return head, read, prolog  # the prolog and the root's start tag are all here
         more = read(_CHUNK)
         if not more:
             return head, read, None  # truncated inside the prolog: libxml2 will say so
@@ -481,7 +513,25 @@ def _reader(data: bytes | bytearray | memoryview | BinaryIO) -> Callable[[int], 
 
         return read
     if hasattr(data, "read"):
-        return data.read
+        stream_read = data.read
+
+        def read_some(n: int) -> bytes:
+            """At least a quarter of ``n`` bytes unless at the end: a pipe that trickles
+            must not turn buffering into quadratic work."""
+            out = stream_read(n)
+            if not out or len(out) >= n // 4:
+                return out
+            parts = [out]
+            size = len(out)
+            while size < n // 4:
+                more = stream_read(n - size)
+                if not more:
+                    break
+                parts.append(more)
+                size += len(more)
+            return b"".join(parts)
+
+        return read_some
     raise TypeError(f"parse_pubmed_xml needs bytes or a binary file object, not {type(data)!r}")
 
 
@@ -532,6 +582,9 @@ def _prolog_end(head: bytes) -> tuple[int, bytes] | None:
             pos += 1
         if pos >= n:
             return None
+        rest = head[pos:pos + 9]
+        if len(rest) < 9 and any(t.startswith(rest) for t in (b"<?", b"<!--", b"<!DOCTYPE")):
+            return None  # cannot tell which construct this is yet
         if head.startswith(b"<?", pos):
             end = head.find(b"?>", pos + 2)
             if end < 0:
@@ -544,8 +597,6 @@ def _prolog_end(head: bytes) -> tuple[int, bytes] | None:
             pos = end + 3
         elif head.startswith(b"<!", pos):
             if not head.startswith(b"<!DOCTYPE", pos):
-                if n - pos < 9 and b"<!DOCTYPE".startswith(head[pos:]):
-                    return None
                 return pos, doctype  # not a prolog construct; libxml2 will judge it
             i = pos + 9
             while True:

@@ -285,7 +285,7 @@ def test_moderate_markup_nesting_is_fine() -> None:
 
 
 def test_memory_stays_flat_for_a_long_stream() -> None:
-    """Each article is freed once handled: streaming 3,000 copies of a 70 KB file (200 MB)
+    """Each article is freed once handled: streaming 1,500 copies of a 70 KB file (100 MB)
     does not grow the process (lxml's tree lives in C, so this reads the resident size)."""
     status = Path("/proc/self/status")
     if not status.exists():
@@ -316,11 +316,11 @@ def test_memory_stays_flat_for_a_long_stream() -> None:
             return b""
 
     samples = []
-    for n, _ in enumerate(parse_pubmed_xml(Stream(3000), raw=False), 1):  # type: ignore[arg-type]
-        if n % 300 == 0:
+    for n, _ in enumerate(parse_pubmed_xml(Stream(1500), raw=False), 1):  # type: ignore[arg-type]
+        if n % 150 == 0:
             samples.append(rss())
-    assert n == 9000
-    assert max(samples) - samples[0] < 40 * 1024 * 1024  # input is 200 MB; no growth with it
+    assert n == 4500
+    assert max(samples) - samples[0] < 30 * 1024 * 1024  # input is 100 MB; no growth with it
 
 
 def test_second_line_of_defence_refuses_declared_entities(monkeypatch: pytest.MonkeyPatch,
@@ -341,15 +341,20 @@ def test_second_line_of_defence_refuses_declared_entities(monkeypatch: pytest.Mo
 # --- the fast path (articles cut out of the byte stream) equals the plain pull parser --------
 
 
-def both_paths(data: bytes) -> tuple[object, object]:
-    """Outcome of the default (cutting) path and of the pull-parser-only path."""
+def both_paths(data: bytes, chunk: int | None = None) -> tuple[object, object]:
+    """Outcome of the default (cutting) path and of the pull-parser-only path, optionally
+    reading the input in tiny chunks (so that every buffer boundary case comes up)."""
     import harvester.pubmed.parser as parser_module
 
     def run(split: bool) -> object:
+        saved = parser_module._CHUNK
+        parser_module._CHUNK = chunk or saved
         try:
             return list(parser_module._parse(data, True, split=split))
         except ParseError:
             return ParseError
+        finally:
+            parser_module._CHUNK = saved
 
     return run(True), run(False)
 
@@ -386,3 +391,49 @@ def test_cutting_path_equals_pull_path_under_insertions(name: str,
         doc = doc[:pos] + blob + doc[pos:]
     fast, slow = both_paths(doc)
     assert same_records(fast, slow), (fast, slow)
+
+
+@settings(PROPS, max_examples=40)
+@given(st.sampled_from(sorted(REAL)), st.integers(9, 700), st.lists(st.tuples(
+    st.integers(0), st.sampled_from([b"<!-- c -->", b"<?pi x?>", b"<![CDATA[x]]>",
+                                     b"<PubmedArticle>", b"</PubmedArticle>", b"<kb-slice/>"])),
+    max_size=2))
+def test_cutting_path_equals_pull_path_in_tiny_chunks(name: str, chunk: int,
+                                                      inserts: list[tuple[int, bytes]]) -> None:
+    doc = REAL[name]
+    for pos, blob in inserts:
+        pos %= len(doc)
+        doc = doc[:pos] + blob + doc[pos:]
+    fast, slow = both_paths(doc, chunk)
+    assert same_records(fast, slow), (fast, slow)
+    if not inserts:
+        assert same_records(fast, FULL[name])
+        assert isinstance(fast, list)
+        assert [getattr(r, "raw", None) for r in fast] == [
+            getattr(r, "raw", None) for r in FULL[name]]  # the source bytes, however chunked
+
+
+class Trickle:
+    """A binary file that hands out ``size`` bytes per read (a slow pipe)."""
+
+    def __init__(self, data: bytes, size: int = 1):
+        self.data, self.size, self.pos = data, size, 0
+
+    def read(self, n: int = -1) -> bytes:
+        out = self.data[self.pos:self.pos + min(n, self.size)]
+        self.pos += len(out)
+        return out
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8])
+def test_doctype_check_holds_for_tiny_reads(size: int, secret_file: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import harvester.pubmed.parser as parser_module
+
+    monkeypatch.setattr(parser_module, "_CHUNK", size)  # ask for tiny reads too
+    for label in ("billion laughs", "external entity", "parameter entity"):
+        slow = Trickle(hostile_documents(secret_file)[label], size)
+        with pytest.raises(ParseError, match="refused"):
+            parse_pubmed_xml_all(slow)  # type: ignore[arg-type]
+    items = parse_pubmed_xml_all(Trickle(ESKETAMINE, size))  # type: ignore[arg-type]
+    assert items == FULL["esketamine_phase3_trials.xml"]
