@@ -85,9 +85,9 @@ SEARCHES = ["esketamine", "esketamine nasal spray", '"treatment-resistant depres
             "hydroxynorketamine", "relapse prevention maintenance", "electroconvulsive therapy",
             '"randomized controlled trial" ketamine', "TRD", "anaesthesia induction children",
             '"(', "ketamine*", "bladder cystitis", "NMDA receptor antagonist", "quetiapine"]
-PAGES = ("pages/browser.py", "pages/evidence_map.py", "pages/record.py", "pages/trends.py",
-         "pages/whats_new.py", "pages/trials.py", "pages/reading_lists.py",
-         "pages/tag_review.py")
+PAGES = ("views/browser.py", "views/evidence_map.py", "views/record.py", "views/trends.py",
+         "views/whats_new.py", "views/trials.py", "views/reading_lists.py",
+         "views/tag_review.py")
 
 
 # --- building the knowledge base ---
@@ -274,7 +274,7 @@ def measure_pages(url: str, repeats: int) -> dict[str, Any]:
             at = AppTest.from_file(str(app), default_timeout=120)
             if page != PAGES[0]:
                 at.switch_page(page)
-            if page == "pages/record.py":
+            if page == "views/record.py":
                 at.query_params["id"] = str(rid)
             t = ms(at.run)
             if at.exception:
@@ -282,7 +282,7 @@ def measure_pages(url: str, repeats: int) -> dict[str, Any]:
             if first_process_run is None:
                 first_process_run = round(t, 1)
             samples.append(t)
-        results[page.removeprefix("pages/").removesuffix(".py")] = {
+        results[page.removeprefix("views/").removesuffix(".py")] = {
             "p50_ms": round(statistics.median(samples), 1), "max_ms": round(max(samples), 1)}
     all_runs = [v["max_ms"] for v in results.values()]
     return {"pages": results, "worst_page_max_ms": max(all_runs),

@@ -13,25 +13,27 @@ from dashboard import components, data
 st.set_page_config(page_title="Ketamine evidence", page_icon=":material/biotech:",
                    layout="wide", initial_sidebar_state="expanded")
 
+# The page scripts live in ``views/``, not ``pages/``: Streamlit would also pick up a ``pages/``
+# folder as an old-style multipage app and run a deep-linked page without this router.
 PAGES = {
     "Evidence": [
-        st.Page("pages/browser.py", title="Evidence browser", icon=":material/search:",
+        st.Page("views/browser.py", title="Evidence browser", icon=":material/search:",
                 url_path="browser", default=True),
-        st.Page("pages/evidence_map.py", title="Evidence map", icon=":material/grid_on:",
-                url_path="map"),
-        st.Page("pages/trends.py", title="Trends", icon=":material/show_chart:",
+        st.Page("views/evidence_map.py", title="Evidence map", icon=":material/grid_on:",
+                url_path="evidence_map"),
+        st.Page("views/trends.py", title="Trends", icon=":material/show_chart:",
                 url_path="trends"),
-        st.Page("pages/whats_new.py", title="What's new", icon=":material/new_releases:",
-                url_path="new"),
-        st.Page("pages/trials.py", title="Trials", icon=":material/clinical_notes:",
+        st.Page("views/whats_new.py", title="What's new", icon=":material/new_releases:",
+                url_path="whats_new"),
+        st.Page("views/trials.py", title="Trials", icon=":material/clinical_notes:",
                 url_path="trials"),
     ],
     "Curate": [
-        st.Page("pages/reading_lists.py", title="Reading lists", icon=":material/bookmarks:",
-                url_path="lists"),
-        st.Page("pages/tag_review.py", title="Tag review", icon=":material/fact_check:",
-                url_path="review"),
-        st.Page("pages/record.py", title="Record", icon=":material/article:",
+        st.Page("views/reading_lists.py", title="Reading lists", icon=":material/bookmarks:",
+                url_path="reading_lists"),
+        st.Page("views/tag_review.py", title="Tag review", icon=":material/fact_check:",
+                url_path="tag_review"),
+        st.Page("views/record.py", title="Record", icon=":material/article:",
                 url_path="record", visibility="hidden"),
     ],
 }

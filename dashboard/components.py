@@ -17,10 +17,10 @@ from kb.browse import EVIDENCE_ORDER
 from kb.exports import md_escape, short_authors
 from kb.taxonomy import FACET_BY_NAME
 
-RECORD_PAGE = "pages/record.py"
-BROWSER_PAGE = "pages/browser.py"
-LISTS_PAGE = "pages/reading_lists.py"
-REVIEW_PAGE = "pages/tag_review.py"
+RECORD_PAGE = "views/record.py"
+BROWSER_PAGE = "views/browser.py"
+LISTS_PAGE = "views/reading_lists.py"
+REVIEW_PAGE = "views/tag_review.py"
 
 FACET_TITLES = {"relevance": "Ketamine relevance", "agent": "Agent", "condition": "Condition",
                 "route": "Route", "outcome": "Outcome", "design": "Study design"}

@@ -13,9 +13,9 @@ from kb import repository
 from kb.db import make_engine
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-PAGES = ("pages/browser.py", "pages/evidence_map.py", "pages/record.py", "pages/trends.py",
-         "pages/whats_new.py", "pages/trials.py", "pages/reading_lists.py",
-         "pages/tag_review.py")
+PAGES = ("views/browser.py", "views/evidence_map.py", "views/record.py", "views/trends.py",
+         "views/whats_new.py", "views/trials.py", "views/reading_lists.py",
+         "views/tag_review.py")
 # Searches a person might type; none may raise.
 AWKWARD_SEARCHES = ('"', "(", ")", "-", "AND OR", "*", "ketamine*", '"unclosed phrase',
                     "NEAR(a b)", "'; DROP TABLE record; --", "ß 漢字 κεταμίνη", "esk-",
@@ -129,7 +129,7 @@ def test_xss_title_shows_as_text(app: AppTest, dashboard_db: dict[str, Any]) -> 
     labels = [b.label for b in app.button if str(b.key).startswith("open-b-")]
     assert any(r"\<img src=x onerror=alert(1)\>" in label for label in labels)
     assert not any(re.search(r"(?<!\\)<", label) for label in labels)  # every < escaped
-    _open(app, "pages/record.py", id=str(dashboard_db["xss"]))
+    _open(app, "views/record.py", id=str(dashboard_db["xss"]))
     text = _markdown(app)
     assert r"\<img src=x onerror=alert(1)\>" in text
     assert r"\[a link\](javascript\:alert(2))" in text and r"\$x\$" in text
@@ -138,7 +138,7 @@ def test_xss_title_shows_as_text(app: AppTest, dashboard_db: dict[str, Any]) -> 
 
 
 def test_record_page(app: AppTest, dashboard_db: dict[str, Any]) -> None:
-    _open(app, "pages/record.py", id=str(dashboard_db["sustain1"]))
+    _open(app, "views/record.py", id=str(dashboard_db["sustain1"]))
     text = _markdown(app)
     assert "Esketamine Nasal Spray" in text
     assert "**Importance** ·" in text and "**Results** ·" in text  # structured abstract
@@ -154,35 +154,35 @@ def test_record_page(app: AppTest, dashboard_db: dict[str, Any]) -> None:
 
 
 def test_record_page_lookup_and_unknown_id(app: AppTest) -> None:
-    _open(app, "pages/record.py")
+    _open(app, "views/record.py")
     assert app.get_by_key("record_lookup") is not None
-    _open(app, "pages/record.py", id="999999999")
+    _open(app, "views/record.py", id="999999999")
     assert app.error
 
 
 def test_evidence_map(app: AppTest) -> None:
-    _open(app, "pages/evidence_map.py")
+    _open(app, "views/evidence_map.py")
     assert app.title[0].value == "Evidence map"
     charts = app.get("vega_lite_chart")
     assert charts and "cell" in charts[0].proto.selection_mode
     assert {m.label for m in app.metric} >= {"Cells with evidence",
                                              "Evidence gaps (empty cells)"}
     link = next(p for p in app.page_link if p.proto.label == "Open in browser")
-    assert link.proto.page == "browser" and "condition=" in link.proto.query_string
+    assert link.proto.page_script_hash and "condition=" in link.proto.query_string
     app.get_by_key("map_matrix").set_value("route").run()
     assert not app.exception
     assert app.get_by_key("map_pick_route") is not None
 
 
 def test_trends(app: AppTest) -> None:
-    _open(app, "pages/trends.py")
+    _open(app, "views/trends.py")
     assert len(app.get("vega_lite_chart")) == 2
     app.get_by_key("trend_share").set_value(True).run()
     assert not app.exception
 
 
 def test_whats_new(app: AppTest) -> None:
-    _open(app, "pages/whats_new.py")
+    _open(app, "views/whats_new.py")
     assert int(_metric(app, "New records").replace(",", "")) > 0
     assert _metric(app, "Last harvest") != "never"
     assert app.dataframe  # recent runs
@@ -190,7 +190,7 @@ def test_whats_new(app: AppTest) -> None:
 
 
 def test_trials(app: AppTest) -> None:
-    _open(app, "pages/trials.py")
+    _open(app, "views/trials.py")
     assert _metric(app, "Trials") == "2"
     df = app.dataframe[0].value
     assert set(df["nct_id"]) == {"NCT00517179", "NCT05013879"}
@@ -199,7 +199,7 @@ def test_trials(app: AppTest) -> None:
 
 
 def test_reading_list_flow(fresh_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _open(_app(fresh_db["url"], monkeypatch), "pages/reading_lists.py")
+    at = _open(_app(fresh_db["url"], monkeypatch), "views/reading_lists.py")
     assert at.info  # no list yet
     at.get_by_key("rl_new_name").input("Esketamine in TRD").run()
     at.get_by_key("rl_create").click().run()
@@ -208,16 +208,16 @@ def test_reading_list_flow(fresh_db: dict[str, Any], monkeypatch: pytest.MonkeyP
     (lst,) = repository.reading_lists(engine)
     assert lst["name"] == "Esketamine in TRD"
     # add from the browser (the active list), then from the record page
-    _open(at, "pages/browser.py")
+    _open(at, "views/browser.py")
     add = next(b for b in at.button if str(b.key).startswith("add-b-"))
     add.click().run()
-    _open(at, "pages/record.py", id=str(fresh_db["sustain1"]))
+    _open(at, "views/record.py", id=str(fresh_db["sustain1"]))
     at.get_by_key(f"add-record-{fresh_db['sustain1']}").click().run()
     assert not at.exception
     items = repository.reading_list_items(engine, lst["id"])
     assert len(items) == 2 and items[1]["id"] == fresh_db["sustain1"]
     at.query_params.clear()
-    _open(at, "pages/reading_lists.py")
+    _open(at, "views/reading_lists.py")
     assert {d.label for d in at.download_button} == {"RIS", "BibTeX", "CSV", "Markdown"}
     at.get_by_key(f"up_{lst['id']}_{fresh_db['sustain1']}").click().run()
     at.get_by_key(f"note_{lst['id']}_{fresh_db['sustain1']}").input("Start here").run()
@@ -229,7 +229,7 @@ def test_reading_list_flow(fresh_db: dict[str, Any], monkeypatch: pytest.MonkeyP
 def test_tag_review_stores_human_tags(fresh_db: dict[str, Any],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     rid = fresh_db["sustain1"]
-    at = _open(_app(fresh_db["url"], monkeypatch), "pages/tag_review.py", id=str(rid))
+    at = _open(_app(fresh_db["url"], monkeypatch), "views/tag_review.py", id=str(rid))
     at.get_by_key("reviewer").input("JS")
     at.get_by_key(f"rv_{rid}_design").set_value("rct")
     at.get_by_key(f"rv_{rid}_route").set_value(["intranasal"])
@@ -246,7 +246,7 @@ def test_tag_review_stores_human_tags(fresh_db: dict[str, Any],
     history = repository.record_tag_history(engine, rid)
     assert any(h["origin"] == "human" and h["user"] == "JS" for h in history)
     # the browser's "human-verified only" filter now finds it
-    _open(at, "pages/browser.py")
+    _open(at, "views/browser.py")
     at.get_by_key("human_verified").set_value(True).run()
     assert _metric(at, "Matching records") == "1"
     engine.dispose()

@@ -65,7 +65,7 @@ def main() -> None:
                                for k, v in cond.items()]).sort_values("n", ascending=False)
             st.altair_chart(alt.Chart(df).mark_bar(color="#08519c").encode(
                 x=alt.X("n:Q", title="New records"),
-                y=alt.Y("Condition:N", sort="-x", title=None),
+                y=alt.Y("Condition:N", sort="-x", title=None, axis=alt.Axis(labelLimit=220)),
                 tooltip=["Condition", alt.Tooltip("n:Q", title="New records")],
             ).properties(height=24 * len(df) + 30), width="stretch")
         st.subheader("By condition")
