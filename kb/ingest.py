@@ -208,15 +208,37 @@ def _match(row: dict[str, Any], index: _Index) -> dict[str, Any] | None:
     return None
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A batch turned into table rows (CPU work that needs no database connection)."""
+
+    rows: list[dict[str, Any]]
+    deletions: list[Deletion]
+    size: int
+
+
+def prepare(batch: list[Record | Deletion]) -> Prepared:
+    """Rows for a batch; the last of several versions of one record wins (a file may hold a
+    PMID twice, e.g. a revision)."""
+    by_key: dict[str, dict[str, Any]] = {}
+    deletions: list[Deletion] = []
+    for item in batch:
+        if isinstance(item, Deletion):
+            deletions.append(item)
+        else:
+            row = record_to_row(item)
+            by_key[row["key"]] = row
+    return Prepared(list(by_key.values()), deletions, len(batch))
+
+
 def upsert_batch(conn: Connection, records: list[Record]) -> IngestStats:
     """Insert new records and update changed ones, in bulk, inside the caller's transaction."""
+    return upsert_rows(conn, prepare(list(records)).rows)
+
+
+def upsert_rows(conn: Connection, items: list[dict[str, Any]]) -> IngestStats:
+    """Insert new and update changed record rows (from :func:`prepare`), in bulk."""
     stats = IngestStats()
-    # Last one wins inside a batch (a file may hold the same PMID twice, e.g. a revision).
-    by_key: dict[str, dict[str, Any]] = {}
-    for rec in records:
-        row = record_to_row(rec)
-        by_key[row["key"]] = row
-    items = list(by_key.values())
     existing = repository.find_existing(
         conn, [r["key"] for r in items], [r["pmid"] for r in items if r["pmid"]],
         [r["doi"] for r in items if r["doi"]])
@@ -285,9 +307,13 @@ def ingest(engine: Engine, items: Iterable[Record | Deletion], *,
 
 
 def ingest_batch(conn: Connection, batch: list[Record | Deletion]) -> IngestStats:
-    recs = [x for x in batch if isinstance(x, Record)]
-    stats = upsert_batch(conn, recs) if recs else IngestStats()
-    for d in (x for x in batch if isinstance(x, Deletion)):
+    """Upsert a batch of records and apply its deletions, in the caller's transaction."""
+    return ingest_prepared(conn, prepare(batch))
+
+
+def ingest_prepared(conn: Connection, prepared: Prepared) -> IngestStats:
+    stats = upsert_rows(conn, prepared.rows) if prepared.rows else IngestStats()
+    for d in prepared.deletions:
         stats.deleted += repository.mark_deleted(conn, d.pmids)
     return stats
 

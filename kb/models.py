@@ -24,12 +24,13 @@ class RecordRow(SQLModel, table=True):
     """A bibliographic record. ``key`` is the identity (``pmid:N``, ``doi:...``, ``ppr:...``)."""
 
     __tablename__ = "record"
-    # The browser's default listing: live records, newest first (revision 0002).
+    # The browser's default listing: live records, newest first (revision 0002). Writes are
+    # bulk: low-cardinality flags carry no index of their own (every index slows each insert).
     __table_args__ = (Index("ix_record_live_year", "duplicate_of", "deleted", "pub_year"),)
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, index=True, max_length=300)
-    source: str = Field(max_length=40, index=True)
+    source: str = Field(max_length=40)
     pmid: str | None = Field(default=None, index=True, max_length=20)
     pmid_version: int | None = None
     doi: str | None = Field(default=None, index=True, max_length=300)
@@ -56,18 +57,18 @@ class RecordRow(SQLModel, table=True):
     version_links: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
     date_revised: date | None = None
     first_published: date | None = None
-    is_preprint: bool = Field(default=False, index=True)
+    is_preprint: bool = False
     is_book: bool = False
-    is_retracted: bool = Field(default=False, index=True)
+    is_retracted: bool = False
     has_concern: bool = False
     has_erratum: bool = False
-    deleted: bool = Field(default=False, index=True)  # DeleteCitation received
-    duplicate_of: int | None = Field(default=None, foreign_key="record.id", index=True)
+    deleted: bool = False  # DeleteCitation received
+    duplicate_of: int | None = Field(default=None, foreign_key="record.id")
     origin: str | None = Field(default=None, sa_column=Column(Text))
     content_hash: str = Field(default="", max_length=64)
     raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary))  # zlib-compressed
     raw_format: str | None = Field(default=None, max_length=40)
-    tagged_model: str | None = Field(default=None, max_length=80, index=True)
+    tagged_model: str | None = Field(default=None, max_length=80)
     first_seen: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -76,8 +77,7 @@ class RecordIdentifier(SQLModel, table=True):
     """Every normalised identifier a record carries (for dedup and lookup)."""
 
     __tablename__ = "record_identifier"
-    __table_args__ = (UniqueConstraint("kind", "value", "record_id"),
-                      Index("ix_identifier_value", "kind", "value"))
+    __table_args__ = (UniqueConstraint("kind", "value", "record_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     record_id: int = Field(foreign_key="record.id", index=True)

@@ -108,19 +108,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('record', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_record_deleted'), ['deleted'], unique=False)
         batch_op.create_index(batch_op.f('ix_record_doi'), ['doi'], unique=False)
-        batch_op.create_index(batch_op.f('ix_record_duplicate_of'), ['duplicate_of'], unique=False)
         batch_op.create_index(batch_op.f('ix_record_first_seen'), ['first_seen'], unique=False)
-        batch_op.create_index(batch_op.f('ix_record_is_preprint'), ['is_preprint'], unique=False)
-        batch_op.create_index(batch_op.f('ix_record_is_retracted'), ['is_retracted'], unique=False)
         batch_op.create_index(batch_op.f('ix_record_key'), ['key'], unique=True)
         batch_op.create_index(batch_op.f('ix_record_pmcid'), ['pmcid'], unique=False)
         batch_op.create_index(batch_op.f('ix_record_pmid'), ['pmid'], unique=False)
         batch_op.create_index(batch_op.f('ix_record_ppr_id'), ['ppr_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_record_pub_year'), ['pub_year'], unique=False)
-        batch_op.create_index(batch_op.f('ix_record_source'), ['source'], unique=False)
-        batch_op.create_index(batch_op.f('ix_record_tagged_model'), ['tagged_model'], unique=False)
 
     op.create_table('quarantine',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -164,7 +158,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('kind', 'value', 'record_id')
     )
     with op.batch_alter_table('record_identifier', schema=None) as batch_op:
-        batch_op.create_index('ix_identifier_value', ['kind', 'value'], unique=False)
         batch_op.create_index(batch_op.f('ix_record_identifier_record_id'), ['record_id'], unique=False)
 
     op.create_table('record_label',
@@ -384,7 +377,6 @@ def downgrade() -> None:
     op.drop_table('record_label')
     with op.batch_alter_table('record_identifier', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_record_identifier_record_id'))
-        batch_op.drop_index('ix_identifier_value')
 
     op.drop_table('record_identifier')
     with op.batch_alter_table('reading_list_item', schema=None) as batch_op:
@@ -397,19 +389,13 @@ def downgrade() -> None:
 
     op.drop_table('quarantine')
     with op.batch_alter_table('record', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_record_tagged_model'))
-        batch_op.drop_index(batch_op.f('ix_record_source'))
         batch_op.drop_index(batch_op.f('ix_record_pub_year'))
         batch_op.drop_index(batch_op.f('ix_record_ppr_id'))
         batch_op.drop_index(batch_op.f('ix_record_pmid'))
         batch_op.drop_index(batch_op.f('ix_record_pmcid'))
         batch_op.drop_index(batch_op.f('ix_record_key'))
-        batch_op.drop_index(batch_op.f('ix_record_is_retracted'))
-        batch_op.drop_index(batch_op.f('ix_record_is_preprint'))
         batch_op.drop_index(batch_op.f('ix_record_first_seen'))
-        batch_op.drop_index(batch_op.f('ix_record_duplicate_of'))
         batch_op.drop_index(batch_op.f('ix_record_doi'))
-        batch_op.drop_index(batch_op.f('ix_record_deleted'))
 
     op.drop_table('record')
     op.drop_table('reading_list')
