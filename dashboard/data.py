@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from kb import repository
+from kb import facet_index, repository
 from kb.browse import Filters
 from kb.config import load_config
 from kb.db import make_engine
@@ -66,19 +66,34 @@ def invalidate() -> None:
 # --- cached reads (first two arguments: database URL and data version) ---
 
 
+@st.cache_resource(max_entries=2, show_spinner="Indexing the knowledge base…")
+def _index(db: str, v: tuple[Any, ...]) -> facet_index.FacetIndex:
+    """The in-memory facet index of one data version (shared by every session)."""
+    return facet_index.load(_engine(db))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=128, show_spinner=False)
+def _search(db: str, v: tuple[Any, ...], text: str) -> facet_index.Search | None:
+    return facet_index.search(_engine(db), text)
+
+
 @st.cache_data(ttl=CACHE_TTL_S, max_entries=512, show_spinner=False)
 def _browse_page(db: str, v: tuple[Any, ...], filters: Filters, limit: int,
                  offset: int) -> tuple[int, list[dict[str, Any]]]:
-    return repository.browse_page(_engine(db), filters, limit=limit, offset=offset)
+    return facet_index.browse_page(_engine(db), _index(db, v), filters,
+                                   _search(db, v, filters.search.strip()),
+                                   limit=limit, offset=offset)
 
 
 def browse_page(filters: Filters, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    """``(total, rows)`` of one page (the facet index filters and sorts; SQL fetches rows)."""
     return _browse_page(url(), version(), filters, limit, offset)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, max_entries=256, show_spinner=False)
 def _browse_counts(db: str, v: tuple[Any, ...], filters: Filters) -> dict[str, dict[str, int]]:
-    return repository.browse_counts(_engine(db), filters)
+    return facet_index.browse_counts(_index(db, v), filters,
+                                     _search(db, v, filters.search.strip()))
 
 
 def browse_counts(filters: Filters) -> dict[str, dict[str, int]]:
@@ -88,7 +103,8 @@ def browse_counts(filters: Filters) -> dict[str, dict[str, int]]:
 @st.cache_data(ttl=CACHE_TTL_S, max_entries=256, show_spinner=False)
 def _newest(db: str, v: tuple[Any, ...], filters: Filters, design: str,
             limit: int) -> list[dict[str, Any]]:
-    return repository.newest_of_design(_engine(db), filters, design, limit)
+    return facet_index.newest_of_design(_engine(db), _index(db, v), filters,
+                                        _search(db, v, filters.search.strip()), design, limit)
 
 
 def newest_of_design(filters: Filters, design: str, limit: int = 3) -> list[dict[str, Any]]:
@@ -243,7 +259,8 @@ def lists_containing(record_id: int) -> list[int]:
 @st.cache_data(ttl=CACHE_TTL_S, max_entries=256, show_spinner=False)
 def _count(db: str, v: tuple[Any, ...], filters: Filters,
            also: tuple[str, str] | None) -> int:
-    return repository.browse_count(_engine(db), filters, also)
+    return facet_index.browse_count(_index(db, v), filters,
+                                    _search(db, v, filters.search.strip()), also)
 
 
 def count(filters: Filters, also: tuple[str, str] | None = None) -> int:

@@ -611,6 +611,65 @@ def trial_publications(engine: Engine,
     return out
 
 
+def facet_index_rows(engine: Engine) -> dict[str, Any]:
+    """What :class:`kb.facet_index.FacetIndex` is built from, in one read.
+
+    ``columns``: ``{name: [values]}`` of the live records in id order (``id``, ``year`` (-1
+    when unknown), ``date`` ("" when unknown), ``source``, ``retracted``, ``first_seen``);
+    ``labels``: ``{(facet, label): "id,id,..."}``; ``human``: the same for records with a
+    human-verified label. Ids travel as one string per label (``group_concat`` /
+    ``string_agg``): half a million rows read in a tenth of a second.
+    """
+    from sqlalchemy import String, type_coerce
+
+    live = and_(R.c.duplicate_of.is_(None), R.c.deleted.is_(False))
+    first_seen = type_coerce(R.c.first_seen, String).label("first_seen")
+    if engine.dialect.name == "sqlite":
+        def concat(col: Any) -> Any:
+            return func.group_concat(col)
+    else:
+        def concat(col: Any) -> Any:
+            return func.string_agg(func.cast(col, String), ",")
+    with engine.connect() as conn:
+        rows = conn.execute(select(R.c.id, func.coalesce(R.c.pub_year, -1),
+                                   func.coalesce(R.c.pub_date, ""), R.c.source,
+                                   R.c.is_retracted, first_seen)
+                            .where(live).order_by(R.c.id)).all()
+        pairs = conn.execute(select(RLABEL.c.facet, RLABEL.c.label).distinct()).all()
+        labels = {(facet, label): conn.execute(
+            select(concat(RLABEL.c.record_id)).where(RLABEL.c.facet == facet,
+                                                     RLABEL.c.label == label)).scalar() or ""
+            for facet, label in pairs}
+        human = conn.execute(select(concat(RLABEL.c.record_id))
+                             .where(RLABEL.c.origin == "human")).scalar() or ""
+    names = ("id", "year", "date", "source", "retracted", "first_seen")
+    columns = dict(zip(names, (list(c) for c in zip(*rows, strict=True)), strict=True)) \
+        if rows else {n: [] for n in names}
+    return {"columns": columns, "labels": labels, "human": human}
+
+
+def fulltext_scores(engine: Engine, text_query: str) -> tuple[list[int], list[float]] | None:
+    """Ids and scores (lower is better) of the records matching what a person typed.
+
+    ``None`` when nothing searchable was typed. SQLite: FTS5 bm25 with the title weighing four
+    times the abstract (as the browser's relevance sort); PostgreSQL: minus ``ts_rank``.
+    """
+    from kb.search import to_fts_query
+
+    q = to_fts_query(text_query, engine.dialect.name)
+    if not q:
+        return None
+    if engine.dialect.name == "sqlite":
+        sql = ("SELECT rowid, bm25(record_fts, 4.0, 1.0) FROM record_fts "
+               "WHERE record_fts MATCH :q")
+    else:
+        sql = ("SELECT id, -ts_rank(search_tsv, websearch_to_tsquery('english', :q)) "
+               "FROM record WHERE search_tsv @@ websearch_to_tsquery('english', :q)")
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), {"q": q}).all()
+    return [int(r[0]) for r in rows], [float(r[1]) for r in rows]
+
+
 def ids_by_key(engine: Engine, keys: Sequence[str]) -> dict[str, int]:
     """``{key: id}`` for the given record keys (those stored)."""
     out: dict[str, int] = {}

@@ -278,3 +278,22 @@ def test_save_review_validates(kb_engine: Engine) -> None:
     history = repository.record_tag_history(kb_engine, rid)
     assert any(h["label"] == "intranasal" and h["negative"] for h in history)
     assert not [x for x in repository.record_labels(kb_engine, rid) if x["facet"] == "route"]
+
+
+@pytest.mark.parametrize("f", [
+    Filters(), Filters(include_incidental=True, show_retracted=True),
+    Filters(labels={"condition": ["trd"]}, sort="evidence"),
+    Filters(search="ketamine", sort="relevance", include_incidental=True),
+    Filters(search="ketamine -rats", show_retracted=True), Filters(human_verified=True),
+    Filters(year_from=2020, sources=("pubmed",)), Filters(search="(", sort="relevance"),
+])
+def test_facet_index_agrees_with_sql(kb_engine: Engine, f: Filters) -> None:
+    """The dashboard's in-memory index gives the SQL reference's answers (both backends)."""
+    from kb import facet_index
+
+    index = facet_index.load(kb_engine)
+    found = facet_index.search(kb_engine, f.search)
+    total, rows = facet_index.browse_page(kb_engine, index, f, found)
+    ref_total, ref_rows = repository.browse_page(kb_engine, f)
+    assert (total, _pmids(rows)) == (ref_total, _pmids(ref_rows))
+    assert facet_index.browse_counts(index, f, found) == repository.browse_counts(kb_engine, f)
