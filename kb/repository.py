@@ -1178,3 +1178,175 @@ def dangling_references(engine: Engine) -> dict[str, int]:
             out[name] = int(conn.execute(select(func.count()).select_from(table).where(
                 column.is_not(None), column.not_in(ids))).scalar_one())
     return out
+
+
+# --- tags ---
+# The tagger's reads and writes (kb/tagging/service.py): records still to tag, bulk
+# replacement of a record's ``metadata`` / ``model`` tags (``human`` tags are never touched
+# there), effective labels rebuilt from all tags, human corrections, and training input.
+
+_TAG_COLUMNS = ("id", "key", "title", "abstract", "keywords", "mesh", "publication_types")
+_TRIAL_FIELDS = ("allocation", "study_type", "phases", "conditions", "interventions")
+
+
+def records_to_tag(engine: Engine, model_version: str, *, batch_size: int = 1000,
+                   retag: bool = False, limit: int | None = None,
+                   ) -> Iterator[list[dict[str, Any]]]:
+    """Batches of records that are untagged or were tagged by another model version.
+
+    Each row has ``id, key, title, abstract, keywords, mesh, publication_types`` and, for a
+    record that is a registered trial, the trial's ``allocation, study_type, phases,
+    conditions, interventions``. ``retag`` returns every record. Deleted records are skipped.
+    Batches are read by ascending id, so tagging while reading is safe.
+    """
+    last = 0
+    seen = 0
+    cols = [R.c[c] for c in _TAG_COLUMNS] + [TRIAL.c[c] for c in _TRIAL_FIELDS]
+    while limit is None or seen < limit:
+        size = batch_size if limit is None else min(batch_size, limit - seen)
+        stmt = (select(*cols).select_from(R.outerjoin(TRIAL, TRIAL.c.record_id == R.c.id))
+                .where(R.c.id > last, R.c.deleted.is_(False)))
+        if not retag:
+            stmt = stmt.where(or_(R.c.tagged_model.is_(None), R.c.tagged_model != model_version))
+        with engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(R.c.id).limit(size)).all()
+        if not rows:
+            return
+        batch: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            batch.setdefault(row.id, dict(row._mapping))
+        last = rows[-1].id
+        seen += len(batch)
+        yield list(batch.values())
+
+
+def count_to_tag(engine: Engine, model_version: str) -> int:
+    """How many records are untagged or tagged by another model version."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(R).where(
+            R.c.deleted.is_(False),
+            or_(R.c.tagged_model.is_(None), R.c.tagged_model != model_version))).scalar_one())
+
+
+def _rebuild_labels(conn: Connection, record_ids: Sequence[int]) -> int:
+    """Recompute ``record_label`` of the given records from all their tags."""
+    from kb.tagging.combine import effective_tags
+
+    n = 0
+    for part in chunks(list(record_ids)):
+        by_record: dict[int, list[dict[str, Any]]] = {i: [] for i in part}
+        for row in conn.execute(select(TAG.c.record_id, TAG.c.facet, TAG.c.label,
+                                       TAG.c.origin, TAG.c.probability, TAG.c.negative)
+                                .where(TAG.c.record_id.in_(part))):
+            by_record[row.record_id].append(dict(row._mapping))
+        conn.execute(delete(RLABEL).where(RLABEL.c.record_id.in_(part)))
+        rows = [{"record_id": rid, "facet": e.facet, "label": e.label, "origin": e.origin,
+                 "probability": e.probability}
+                for rid, tags in by_record.items() if tags for e in effective_tags(tags)]
+        if rows:
+            conn.execute(insert(RLABEL), rows)
+        n += len(rows)
+    return n
+
+
+def rebuild_labels(engine: Engine, record_ids: Sequence[int]) -> int:
+    """Recompute the effective labels of the given records; returns rows written."""
+    with engine.begin() as conn:
+        return _rebuild_labels(conn, record_ids)
+
+
+def replace_tags(engine: Engine, record_ids: Sequence[int], tags: Sequence[Mapping[str, Any]],
+                 model_version: str, origins: Sequence[str] = ("metadata", "model")) -> None:
+    """Replace the ``origins`` tags of ``record_ids`` by ``tags`` and mark them tagged.
+
+    ``tags``: ``record_id, facet, label, origin, probability``. Human tags are kept (never
+    pass ``human`` in ``origins``); the effective labels are rebuilt in the same transaction.
+    """
+    if "human" in origins:
+        raise ValueError("replace_tags never replaces human tags")
+    now = utcnow()
+    rows = [{"record_id": t["record_id"], "facet": t["facet"], "label": t["label"],
+             "origin": t["origin"], "probability": t.get("probability"),
+             "model_version": model_version if t["origin"] == "model" else None,
+             "negative": False, "user": None, "created_at": now} for t in tags]
+    with engine.begin() as conn:
+        for part in chunks(list(record_ids)):
+            conn.execute(delete(TAG).where(TAG.c.record_id.in_(part),
+                                           TAG.c.origin.in_(list(origins))))
+            conn.execute(update(R).where(R.c.id.in_(part)).values(tagged_model=model_version))
+        for rows_part in chunks(rows, 2000):
+            conn.execute(insert(TAG), list(rows_part))
+        _rebuild_labels(conn, record_ids)
+
+
+def set_human_tags(engine: Engine, record_id: int, facet: str, labels: Sequence[str], *,
+                   negative: bool = False, user: str | None = None) -> None:
+    """A person's correction of one facet of one record.
+
+    ``negative=False``: the facet's labels become exactly ``labels`` (earlier human tags of the
+    facet are replaced; labels in effect before but not chosen get a negative human tag).
+    ``negative=True``: each of ``labels`` is marked "does not apply" (other human tags stay).
+    The effective labels are rebuilt at once.
+    """
+    now = utcnow()
+    with engine.begin() as conn:
+        if conn.execute(select(R.c.id).where(R.c.id == record_id)).first() is None:
+            raise ValueError(f"no record with id {record_id}")
+        human = (TAG.c.record_id == record_id) & (TAG.c.facet == facet) & (TAG.c.origin == "human")
+        wanted = list(dict.fromkeys(labels))
+        if negative:
+            conn.execute(delete(TAG).where(human, TAG.c.label.in_(wanted)))
+            rows = [{"record_id": record_id, "facet": facet, "label": lab, "origin": "human",
+                     "probability": 0.0, "negative": True, "user": user, "created_at": now}
+                    for lab in wanted]
+        else:
+            before = set(conn.execute(select(RLABEL.c.label).where(
+                RLABEL.c.record_id == record_id, RLABEL.c.facet == facet)).scalars())
+            conn.execute(delete(TAG).where(human))
+            rows = [{"record_id": record_id, "facet": facet, "label": lab, "origin": "human",
+                     "probability": 1.0, "negative": False, "user": user, "created_at": now}
+                    for lab in wanted]
+            rows += [{"record_id": record_id, "facet": facet, "label": lab, "origin": "human",
+                      "probability": 0.0, "negative": True, "user": user, "created_at": now}
+                     for lab in sorted(before - set(wanted))]
+        if rows:
+            conn.execute(insert(TAG), rows)
+        _rebuild_labels(conn, [record_id])
+
+
+def human_corrections(engine: Engine) -> list[dict[str, Any]]:
+    """Records a person has corrected, with the effective labels of each corrected facet.
+
+    Rows: ``id, key, title, abstract, keywords, mesh, publication_types, labels`` where
+    ``labels`` is ``{facet: [labels]}`` for the facets with human tags.
+    """
+    with engine.connect() as conn:
+        facets: dict[int, set[str]] = {}
+        for rid, facet in conn.execute(select(TAG.c.record_id, TAG.c.facet)
+                                       .where(TAG.c.origin == "human").distinct()):
+            facets.setdefault(rid, set()).add(facet)
+        out: list[dict[str, Any]] = []
+        for part in chunks(sorted(facets)):
+            records = {r.id: dict(r._mapping) for r in conn.execute(
+                select(*[R.c[c] for c in _TAG_COLUMNS]).where(R.c.id.in_(part)))}
+            labels: dict[int, dict[str, list[str]]] = {i: {} for i in part}
+            for row in conn.execute(select(RLABEL.c.record_id, RLABEL.c.facet, RLABEL.c.label)
+                                    .where(RLABEL.c.record_id.in_(part))):
+                if row.facet in facets[row.record_id]:
+                    labels[row.record_id].setdefault(row.facet, []).append(row.label)
+            for rid in part:
+                if rid in records:
+                    chosen = {f: labels[rid].get(f, []) for f in sorted(facets[rid])}
+                    out.append({**records[rid], "labels": chosen})
+        return out
+
+
+def tag_status(engine: Engine) -> dict[str, Any]:
+    """Records per tagging model version (``null``: untagged) and human tag counts."""
+    with engine.connect() as conn:
+        versions = {str(v): int(n) for v, n in conn.execute(
+            select(R.c.tagged_model, func.count()).where(R.c.deleted.is_(False))
+            .group_by(R.c.tagged_model))}
+        human = int(conn.execute(select(func.count()).select_from(TAG)
+                                 .where(TAG.c.origin == "human")).scalar_one())
+    return {"by_model_version": versions, "human_tags": human}

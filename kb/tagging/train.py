@@ -98,14 +98,15 @@ def load_gold(path: str | Path = PACKAGE_GOLD) -> list[Example]:
 
 
 def find_corpus_dir(explicit: str | Path | None = None) -> Path | None:
-    """The corpus directory: ``explicit``, else ``$KB_CORPUS_DIR``, else ``../shared/...``."""
-    candidates = [explicit] if explicit else [os.environ.get(CORPUS_ENV), *DEFAULT_CORPUS_DIRS]
+    """The corpus directory: ``explicit``, else ``$KB_CORPUS_DIR``, else the first of
+    ``DEFAULT_CORPUS_DIRS`` (relative to the working directory or the repository) that
+    exists; ``None`` when the one asked for does not exist."""
+    asked = explicit or os.environ.get(CORPUS_ENV)
+    candidates = [asked] if asked else list(DEFAULT_CORPUS_DIRS)
     repo = Path(__file__).resolve().parents[2]
     for c in candidates:
-        if not c:
-            continue
-        for base in (Path.cwd(), repo):
-            p = (base / c) if not Path(c).is_absolute() else Path(c)
+        path = Path(c)
+        for p in ([path] if path.is_absolute() else [Path.cwd() / path, repo / path]):
             if p.is_dir():
                 return p.resolve()
     return None
