@@ -136,9 +136,10 @@ def tag_originals(url: str, engine: Any) -> str:
 
     if "tag" in cli.commands:
         res = CliRunner().invoke(cli, ["--database-url", url, "-q", "tag"])
-        if res.exit_code not in (0, 3):
+        if res.exit_code in (0, 3):
+            return "kb tag"
+        if "no tagging model" not in res.output:
             raise SystemExit(f"kb tag failed: {res.output}")
-        return "kb tag"
     from concurrent.futures import ProcessPoolExecutor
 
     from kb.tagging.baseline import baseline_predict
@@ -155,7 +156,7 @@ def tag_originals(url: str, engine: Any) -> str:
                 labels.append({"record_id": row["id"], "facet": facet, "label": label,
                                "origin": "model", "probability": 0.7})
     repository.insert_model_labels(engine, labels, "keyword-baseline")
-    return "keyword baseline (kb tag not installed)"
+    return "keyword baseline (kb tag not installed, or no trained model yet)"
 
 
 def build(path: Path, n: int) -> dict[str, Any]:

@@ -1118,30 +1118,18 @@ def save_review(engine: Engine, record_id: int, labels: Mapping[str, Sequence[st
             check_label(facet_name, lab)
         if not FACET_BY_NAME[facet_name].multi and len(chosen) != 1:
             raise ValueError(f"{facet_name}: exactly one label expected, got {list(chosen)}")
-    now = utcnow()
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         if conn.execute(select(R.c.id).where(R.c.id == record_id)).first() is None:
             raise ValueError(f"no record with id {record_id}")
-        for facet_name, chosen in labels.items():
-            wanted = list(dict.fromkeys(chosen))
-            before = set(conn.execute(select(RLABEL.c.label).where(
-                RLABEL.c.record_id == record_id, RLABEL.c.facet == facet_name)).scalars())
-            conn.execute(delete(TAG).where(TAG.c.record_id == record_id,
-                                           TAG.c.facet == facet_name, TAG.c.origin == "human"))
-            rows = [{"record_id": record_id, "facet": facet_name, "label": lab,
-                     "origin": "human", "probability": 1.0, "negative": False, "user": user,
-                     "created_at": now} for lab in wanted]
-            rows += [{"record_id": record_id, "facet": facet_name, "label": lab,
-                      "origin": "human", "probability": 0.0, "negative": True, "user": user,
-                      "created_at": now} for lab in sorted(before - set(wanted))]
-            if rows:
-                conn.execute(insert(TAG), rows)
-            conn.execute(delete(RLABEL).where(RLABEL.c.record_id == record_id,
-                                              RLABEL.c.facet == facet_name))
-            if wanted:
-                conn.execute(insert(RLABEL), [{"record_id": record_id, "facet": facet_name,
-                                               "label": lab, "origin": "human",
-                                               "probability": 1.0} for lab in wanted])
+    for facet_name, chosen in labels.items():
+        wanted = list(dict.fromkeys(chosen))
+        if wanted:
+            set_human_tags(engine, record_id, facet_name, wanted, user=user)
+            continue
+        before = [x["label"] for x in record_labels(engine, record_id)
+                  if x["facet"] == facet_name]
+        if before:
+            set_human_tags(engine, record_id, facet_name, before, negative=True, user=user)
 
 
 # --- maintenance ---

@@ -125,6 +125,7 @@ def test_browser_opens_filtered_from_url(app: AppTest) -> None:
 
 def test_xss_title_shows_as_text(app: AppTest, dashboard_db: dict[str, Any]) -> None:
     _open(app)
+    app.get_by_key("include_incidental").set_value(True)  # whatever the tagger decided
     app.get_by_key("q").input("onerror").run()
     labels = [b.label for b in app.button if str(b.key).startswith("open-b-")]
     assert any(r"\<img src=x onerror=alert(1)\>" in label for label in labels)
