@@ -1107,9 +1107,9 @@ def save_review(engine: Engine, record_id: int, labels: Mapping[str, Sequence[st
                 user: str | None = None) -> None:
     """Store a reviewer's labels for the given facets (others are left as they are).
 
-    For each facet: earlier human tags are replaced; a positive ``human`` tag is written per
-    chosen label, a negative one per label that was in effect but was removed; the facet's
-    effective tags become exactly the chosen labels (origin ``human``, probability 1).
+    Each facet goes through :func:`set_human_tags` (the tagging section's correction): a
+    chosen set becomes the facet's human tags (labels removed get "does not apply"); an empty
+    choice for a multi-label facet marks every label in effect as not applying.
     """
     from kb.taxonomy import FACET_BY_NAME, check_label
 
