@@ -174,10 +174,14 @@ def check_label(facet_name: str, label: str) -> None:
                             f"(labels: {', '.join(f.label_names)})")
 
 
+_LABEL_NAMES: dict[str, tuple[str, ...]] = {f.name: f.label_names for f in FACETS}
+
+
 def order_labels(facet_name: str, labels: Iterable[str]) -> list[str]:
     """``labels`` without duplicates, in the facet's display order."""
     wanted = set(labels)
-    return [name for name in facet(facet_name).label_names if name in wanted]
+    names = _LABEL_NAMES.get(facet_name) or facet(facet_name).label_names
+    return [name for name in names if name in wanted]
 
 
 def normalise_labels(labels: Mapping[str, Any]) -> Labels:

@@ -130,9 +130,11 @@ def cv_metrics_for_metadata(res: Any) -> dict[str, Any]:
               help="Re-tag every record, not only untagged or older-model ones.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Tag at most N records.")
 @click.option("--batch-size", type=click.IntRange(1, 50_000), default=1000, show_default=True)
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes classifying while this one writes.")
 @click.pass_context
 def tag_group(ctx: click.Context, model_path: Path | None, retag: bool, limit: int | None,
-              batch_size: int) -> None:
+              batch_size: int, jobs: int) -> None:
     """Tag every record that is untagged or was tagged by an older model.
 
     Metadata tags (MeSH, publication types, registry fields) and model tags are replaced;
@@ -154,7 +156,7 @@ def tag_group(ctx: click.Context, model_path: Path | None, retag: bool, limit: i
             bar.update(n)
 
         report = tag_pending(engine, model=model, batch_size=batch_size, retag=retag,
-                             limit=limit, progress=batch_done)
+                             limit=limit, jobs=jobs, progress=batch_done)
     rate = f", {report.tagged / report.seconds:.0f} records/s" if report.seconds else ""
     emit(obj, report.as_dict(),
          f"tagged {report.tagged} records with {report.model_version} "
@@ -228,17 +230,19 @@ def read_input_records(fh: IO[str], name: str) -> list[dict[str, Any]]:
 @click.option("--output", "-o", "output_path", required=True, help="JSONL output; - for stdout.")
 @click.option("--model", "model_path", type=click.Path(file_okay=False, path_type=Path),
               default=None, help=MODEL_OPTION_HELP)
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes.")
 @click.pass_obj
 def classify_cmd(obj: Any, input_path: str, output_path: str, model_path: Path | None,
-                 batch_size: int) -> None:
+                 batch_size: int, jobs: int) -> None:
     """Classify records without a database.
 
     Each output line: {"id", "labels": {facet: label or [labels]}, "scores": {facet: {label:
     probability}}} with every facet present; labels combine the record's metadata with the
     model.
     """
-    from kb.tagging.service import classify
+    from kb.tagging.service import classify_many
 
     if input_path != "-" and not Path(input_path).is_file():
         raise click.UsageError(f"no such file: {input_path}")
@@ -247,9 +251,8 @@ def classify_cmd(obj: Any, input_path: str, output_path: str, model_path: Path |
     model = _load_model(obj, model_path)
     out = _open_out(output_path)
     try:
-        for start in range(0, len(records), batch_size):
-            for line in classify(model, records[start:start + batch_size]):
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        for line in classify_many(model, records, jobs=jobs, chunk=batch_size):
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()

@@ -19,7 +19,6 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 _TAG = re.compile(r"<[^>]{1,200}>")
-_SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -52,8 +51,11 @@ def clean_text(text: str | None) -> str:
     """Plain text: inline HTML tags dropped (their text kept), entities decoded, spaces folded."""
     if not text:
         return ""
-    text = _TAG.sub(" ", text)
-    return _SPACE.sub(" ", html.unescape(text)).strip()
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return " ".join(text.split())
 
 
 def normalise_title(title: str | None) -> str:

@@ -305,25 +305,33 @@ def count_tokens(words: Sequence[str], out: MutableSequence[int] | dict[int, int
     """Add the counts of every lexicon key found in ``words`` to ``out`` (a list indexed by
     key, or a dict ``{key: count}``)."""
     index = INDEX
-    unigram = index.unigram
+    uni_cache = index._unigram
+    head_cache = index._heads
     by_bigram = index.by_bigram
-    heads = index.heads
     n = len(words)
+    hits: list[int] = []
     for i, word in enumerate(words):
-        hits = list(unigram(word))
+        found = uni_cache.get(word)
+        if found is None:
+            found = index.unigram(word)
+        if found:
+            hits.extend(found)
         if i + 1 < n:
-            for pattern, key in by_bigram.get((word, words[i + 1]), ()):
-                if len(pattern) == 2 or _matches(pattern, words, i):
-                    hits.append(key)
-        for pattern, key in heads(word):
-            if _matches(pattern, words, i):
-                hits.append(key)
-        if isinstance(out, dict):
-            for key in hits:
-                out[key] = out.get(key, 0) + 1
-        else:
-            for key in hits:
-                out[key] += 1
+            pairs = by_bigram.get((word, words[i + 1]))
+            if pairs:
+                hits.extend(key for pattern, key in pairs
+                            if len(pattern) == 2 or _matches(pattern, words, i))
+        heads = head_cache.get(word)
+        if heads is None:
+            heads = index.heads(word)
+        if heads:
+            hits.extend(key for pattern, key in heads if _matches(pattern, words, i))
+    if isinstance(out, dict):
+        for key in hits:
+            out[key] = out.get(key, 0) + 1
+    else:
+        for key in hits:
+            out[key] += 1
 
 
 def count(text: str) -> list[int]:

@@ -251,8 +251,8 @@ def metadata_labels(record: Mapping[str, Any]) -> dict[str, list[str]]:
     interventions = _names(record.get("interventions"))
     about_ketamine = bool(out.get("agent")) or any(_KETAMINE.search(x) for x in interventions)
     if not about_ketamine:
-        text = f"{record.get('title') or ''} {record.get('abstract') or ''}"
-        about_ketamine = bool(_KETAMINE.search(text))
+        text = f"{record.get('title') or ''} {record.get('abstract') or ''}".lower()
+        about_ketamine = "ketamine" in text or "spravato" in text
     if about_ketamine:
         for m in mesh:
             if m in _ROUTES:

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import StratifiedKFold
 
 from kb.tagging.baseline import FEATURE_NAMES
 from kb.tagging.features import Blocks, Doc, FeatureExtractor
@@ -138,6 +138,20 @@ def _best_threshold(p: np.ndarray, y: np.ndarray, shrink: float) -> float:
     return (n_pos * best_t + shrink * 0.5) / (n_pos + shrink)
 
 
+def _group_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds of whole groups (a group is positive when any of its rows is)."""
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    group_y = np.zeros(len(uniq), dtype=bool)
+    np.logical_or.at(group_y, inverse, y)
+    splitter = StratifiedKFold(k, shuffle=True, random_state=seed)
+    folds = []
+    for _tr_g, te_g in splitter.split(np.zeros(len(uniq)), group_y):
+        test = np.isin(inverse, te_g)
+        folds.append((np.flatnonzero(~test), np.flatnonzero(test)))
+    return folds
+
+
 def _fit_label(X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, calib: np.ndarray,
                groups: np.ndarray, view: View, inner_folds: int, shrink: float, seed: int
                ) -> tuple[np.ndarray, float, float, float, float]:
@@ -151,8 +165,7 @@ def _fit_label(X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, calib: np.ndarray
     oof = np.zeros(len(y))
     k = min(inner_folds, len(set(groups[y])), len(set(groups[~y])))
     if k >= 2:
-        splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
-        for tr, te in splitter.split(np.zeros(len(y)), y, groups):
+        for tr, te in _group_folds(y, groups, k, seed):
             c, b = _fit_binary(X[tr], y[tr], w[tr], view, seed)
             oof[te] = X[te] @ c + b
     coef, intercept = _fit_binary(X, y, w, view, seed)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -87,22 +89,65 @@ def classify(model: TaggerModel, records: Sequence[Mapping[str, Any]]) -> list[d
     return out
 
 
+# ---- worker processes ------------------------------------------------------------------------
+_WORKER_MODEL: TaggerModel | None = None
+
+
+def _worker_init(model: TaggerModel) -> None:
+    global _WORKER_MODEL
+    _WORKER_MODEL = model
+
+
+def _worker_classify(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    assert _WORKER_MODEL is not None
+    return classify(_WORKER_MODEL, records)
+
+
+def _worker_tag(rows: Sequence[Mapping[str, Any]]) -> list[list[TagValue]]:
+    assert _WORKER_MODEL is not None
+    return tag_rows(_WORKER_MODEL, rows)[0]
+
+
+def _pool(model: TaggerModel, jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(model,))
+
+
+def classify_many(model: TaggerModel, records: Iterable[Mapping[str, Any]], *, jobs: int = 1,
+                  chunk: int = 1000) -> Iterator[dict[str, Any]]:
+    """:func:`classify` over any number of records, in order; ``jobs`` > 1 uses worker
+    processes (each gets a copy of the model once)."""
+    batches = iter_batches(records, chunk)
+    if jobs <= 1:
+        for batch in batches:
+            yield from classify(model, batch)
+        return
+    with _pool(model, jobs) as pool:
+        pending: deque[Future[list[dict[str, Any]]]] = deque()
+        for batch in batches:
+            pending.append(pool.submit(_worker_classify, batch))
+            if len(pending) >= 2 * jobs:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
 def tag_pending(engine: Engine, model_dir: str | Path | None = None, *,
                 model: TaggerModel | None = None, batch_size: int = 1000, retag: bool = False,
-                limit: int | None = None,
+                limit: int | None = None, jobs: int = 1,
                 progress: Callable[[int], None] | None = None) -> TagReport:
     """Tag every record that is untagged or was tagged by another model version.
 
     Human tags are kept and still win; metadata and model tags are replaced in bulk, one
-    transaction per batch (an interrupted run resumes where it stopped).
+    transaction per batch (an interrupted run resumes where it stopped). ``jobs`` > 1
+    classifies in worker processes while this one writes.
     """
     model = model or load_model(model_dir)
     version = model.version
     started = time.perf_counter()
     n = 0
-    for batch in repository.records_to_tag(engine, version, batch_size=batch_size,
-                                           retag=retag, limit=limit):
-        tags, _ = tag_rows(model, batch)
+
+    def write(batch: Sequence[Mapping[str, Any]], tags: Sequence[Sequence[TagValue]]) -> None:
+        nonlocal n
         rows = [{"record_id": rec["id"], "facet": t.facet, "label": t.label,
                  "origin": t.origin, "probability": t.probability}
                 for rec, values in zip(batch, tags, strict=True) for t in values]
@@ -110,6 +155,23 @@ def tag_pending(engine: Engine, model_dir: str | Path | None = None, *,
         n += len(batch)
         if progress:
             progress(len(batch))
+
+    batches = repository.records_to_tag(engine, version, batch_size=batch_size, retag=retag,
+                                        limit=limit)
+    if jobs <= 1:
+        for batch in batches:
+            write(batch, tag_rows(model, batch)[0])
+    else:
+        with _pool(model, jobs) as pool:
+            pending: deque[tuple[list[dict[str, Any]], Future[list[list[TagValue]]]]] = deque()
+            for batch in batches:
+                pending.append((batch, pool.submit(_worker_tag, batch)))
+                if len(pending) >= 2 * jobs:
+                    done, fut = pending.popleft()
+                    write(done, fut.result())
+            while pending:
+                done, fut = pending.popleft()
+                write(done, fut.result())
     remaining = 0 if retag else repository.count_to_tag(engine, version)
     return TagReport(n, version, time.perf_counter() - started, remaining)
 
