@@ -107,8 +107,9 @@ def _settled(page: Any) -> None:
     """Wait until Streamlit has finished the current run."""
     page.wait_for_timeout(300)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS)
-    page.wait_for_timeout(300)
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)
 
 
 def _shot(page: Any, name: str) -> None:
