@@ -36,7 +36,7 @@ def current_user() -> str | None:
         except (KeyError, OSError):
             local = "local"
         return os.environ.get("KB_LOCAL_USER") or local
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in", False):
         return None
     email = st.user.get("email") or st.user.get("sub")
     return str(email) if email else None

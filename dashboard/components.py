@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import auth, data
 from kb.browse import EVIDENCE_ORDER
 from kb.exports import md_escape, short_authors
 from kb.taxonomy import FACET_BY_NAME
@@ -147,7 +147,9 @@ def add_records(record_ids: list[int]) -> None:
 
 def add_button(record_id: int, key: str, *, label: str = "",
                help_text: str = "Add to the active reading list") -> None:
-    st.button(label or "", key=key, icon=":material/playlist_add:", help=help_text,
+    anonymous = auth.current_user() is None
+    st.button(label or "", key=key, icon=":material/playlist_add:",
+              help=auth.ANONYMOUS_WRITE if anonymous else help_text, disabled=anonymous,
               on_click=add_records, args=([int(record_id)],))
 
 
@@ -195,6 +197,8 @@ def reading_list_sidebar() -> None:
         st.session_state[ACTIVE_LIST] = ids[0] if ids else None
     with st.sidebar:
         st.divider()
+        if auth.sign_in_prompt("sidebar") is None:
+            return
         if ids:
             st.selectbox("Active reading list", ids, key=ACTIVE_LIST,
                          format_func=lambda i: names.get(i, str(i)),

@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 from sqlalchemy.engine import Engine
 
+from dashboard import auth
 from kb import facet_index, repository
 from kb.browse import Filters
 from kb.config import load_config
@@ -221,34 +222,41 @@ def reading_list_items(list_id: int) -> list[dict[str, Any]]:
     return repository.reading_list_items(engine(), list_id)
 
 
-# --- writes (reading lists); each returns what the page needs and keeps caches honest ---
+# --- writes (reading lists); each needs a user (dashboard.auth) and records who wrote ---
 
 
 def create_list(name: str, description: str = "") -> int:
-    return repository.create_reading_list(engine(), name, description)
+    return repository.create_reading_list(engine(), name, description,
+                                          owner=auth.require_user())
 
 
 def rename_list(list_id: int, name: str, description: str) -> None:
+    auth.require_user()
     repository.update_reading_list(engine(), list_id, name=name, description=description)
 
 
 def delete_list(list_id: int) -> None:
+    auth.require_user()
     repository.delete_reading_list(engine(), list_id)
 
 
 def add_to_list(list_id: int, record_ids: list[int]) -> int:
-    return repository.add_to_reading_list(engine(), list_id, record_ids)
+    return repository.add_to_reading_list(engine(), list_id, record_ids,
+                                          added_by=auth.require_user())
 
 
 def remove_from_list(list_id: int, record_id: int) -> None:
+    auth.require_user()
     repository.remove_from_reading_list(engine(), list_id, record_id)
 
 
 def move_in_list(list_id: int, record_id: int, offset: int) -> None:
+    auth.require_user()
     repository.move_reading_list_item(engine(), list_id, record_id, offset)
 
 
 def set_note(list_id: int, record_id: int, note: str) -> None:
+    auth.require_user()
     repository.set_reading_list_note(engine(), list_id, record_id, note)
 
 
@@ -283,7 +291,14 @@ def record_for_review(record_id: int) -> dict[str, Any] | None:
     return rec
 
 
-def save_review(record_id: int, labels: dict[str, list[str]], user: str | None) -> None:
-    """Store a human correction, then drop cached results (counts and chips change)."""
+def save_review(record_id: int, labels: dict[str, list[str]], reviewer: str | None) -> None:
+    """Store a human correction, then drop cached results (counts and chips change).
+
+    Under sign-in the signed-in user is recorded (an anonymous session is refused); on a
+    single-user install the name typed as reviewer, else the local user.
+    """
+    user = auth.require_user()
+    if not auth.auth_configured() and reviewer:
+        user = reviewer
     repository.save_review(engine(), record_id, labels, user)
     invalidate()

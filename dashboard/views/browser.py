@@ -14,8 +14,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from dashboard import auth, data
 from dashboard import components as c
-from dashboard import data
 from kb.browse import EVIDENCE_ORDER, SORTS, Filters
 from kb.taxonomy import FACET_NAMES
 
@@ -234,8 +234,10 @@ def main() -> None:
     head, add_all = st.columns([4, 1], vertical_alignment="center")
     first = (page_no - 1) * page_size + 1
     head.markdown(f"**{first:,}–{first + len(rows) - 1:,}** of **{total:,}** records")
+    anonymous = auth.current_user() is None
     add_all.button("Add page to list", icon=":material/playlist_add:", key="add_page",
-                   on_click=c.add_records, args=([r["id"] for r in rows],), width="stretch")
+                   on_click=c.add_records, args=([r["id"] for r in rows],), width="stretch",
+                   disabled=anonymous, help=auth.ANONYMOUS_WRITE if anonymous else None)
     for row in rows:
         c.record_card(row, key="b")
     if pages > 1:

@@ -6,8 +6,8 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard import auth, data
 from dashboard import components as c
-from dashboard import data
 from kb.exports import FORMATS, export, filename, to_markdown
 
 EXPORT_HELP = {"ris": "Zotero, EndNote, Mendeley", "bibtex": "LaTeX, JabRef",
@@ -55,6 +55,16 @@ def _new_list_form(expanded: bool) -> None:
         st.button("Create list", key="rl_create", on_click=_create, type="primary")
 
 
+def _item_readonly(item: dict[str, Any], n: int) -> None:
+    with st.container(border=True):
+        st.markdown(f"**{n}.**")
+        c.open_record(item, key="rl-ro")
+        parts = [c.meta_line(item), c.design_badge(item.get("design")), *c.status_badges(item)]
+        st.markdown(" · ".join(p for p in parts if p))
+        if item.get("note"):
+            st.markdown(c.safe(item["note"]))
+
+
 def _item(list_id: int, item: dict[str, Any], n: int) -> None:
     rid = int(item["id"])
     with st.container(border=True):
@@ -96,7 +106,11 @@ def _exports(meta: dict[str, Any], items: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     st.title("Reading lists")
+    user = auth.sign_in_prompt("lists")
     lists = data.reading_lists()
+    if user is None:
+        _readonly(lists)
+        return
     if not lists:
         st.info("No reading list yet. Create one here, or press the add button next to any "
                 "record (that creates “My reading list”).", icon=":material/bookmarks:")
@@ -138,6 +152,28 @@ def main() -> None:
     for n, item in enumerate(items, 1):
         _item(list_id, item, n)
     _exports(meta, items)
+
+
+def _readonly(lists: list[dict[str, Any]]) -> None:
+    """What an anonymous visitor sees under sign-in: lists to read and export, no editing."""
+    if not lists:
+        st.caption("No reading lists yet.")
+        return
+    ids = [int(x["id"]) for x in lists]
+    names = {int(x["id"]): f"{x['name']} ({x['items']})" for x in lists}
+    list_id = int(st.selectbox("List", ids, key="rl_view",
+                               format_func=lambda i: names.get(i, str(i))))
+    meta = data.reading_list(list_id)
+    if meta is None:
+        return
+    items = data.reading_list_items(list_id)
+    st.markdown(f"### {c.safe(meta['name'])}")
+    if meta["description"]:
+        st.markdown(c.safe(meta["description"]))
+    for n, item in enumerate(items, 1):
+        _item_readonly(item, n)
+    if items:
+        _exports(meta, items)
 
 
 main()

@@ -10,8 +10,8 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard import auth, data
 from dashboard import components as c
-from dashboard import data
 from kb.browse import Filters
 from kb.taxonomy import FACETS
 
@@ -83,8 +83,9 @@ def _form(rec: dict[str, Any]) -> None:
         st.success("Already reviewed by a person; saving again replaces that review.",
                    icon=":material/verified:")
     with st.form(f"review_{rid}", border=True):
-        st.text_input("Reviewer", key="reviewer", max_chars=200,
-                      help="Your name or initials, stored with the correction.")
+        if not auth.auth_configured():
+            st.text_input("Reviewer", key="reviewer", max_chars=200,
+                          help="Your name or initials, stored with the correction.")
         for f in FACETS:
             have = current.get(f.name, [])
             probs = {x["label"]: x["probability"] for x in have}
@@ -107,6 +108,8 @@ def main() -> None:
     st.title("Tag review")
     st.caption("Correct a record's tags. Corrections are stored as human tags, win over the "
                "classifier, survive re-tagging and feed the next training run.")
+    if auth.sign_in_prompt("review") is None:
+        return
     saved = st.session_state.pop("review_saved", None)
     if saved:
         st.success("Saved. The next record from the queue is ready.", icon=":material/check:")
