@@ -35,10 +35,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## bench: every benchmark (figures in the README); needs the [bench] extra for the parser peers
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/parse_pubmed.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/classify.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

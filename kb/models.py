@@ -152,7 +152,9 @@ class RecordTagSummary(SQLModel, table=True):
 
     __tablename__ = "record_label"
     __table_args__ = (UniqueConstraint("record_id", "facet", "label"),
-                      Index("ix_record_label_fl", "facet", "label", "record_id"))
+                      Index("ix_record_label_fl", "facet", "label", "record_id"),
+                      # "human-verified only" and the facet index build (revision 0002)
+                      Index("ix_record_label_origin", "origin", "record_id"))
 
     id: int | None = Field(default=None, primary_key=True)
     record_id: int = Field(foreign_key="record.id", index=True)

@@ -1,4 +1,4 @@
-"""record: index for the browser's default listing (live records, newest first)
+"""Indexes for the dashboard: live records by year; effective tags by origin
 
 Revision ID: 0002
 Revises: 0001
@@ -19,8 +19,12 @@ def upgrade() -> None:
     with op.batch_alter_table("record", schema=None) as batch_op:
         batch_op.create_index("ix_record_live_year", ["duplicate_of", "deleted", "pub_year"],
                               unique=False)
+    with op.batch_alter_table("record_label", schema=None) as batch_op:
+        batch_op.create_index("ix_record_label_origin", ["origin", "record_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("record_label", schema=None) as batch_op:
+        batch_op.drop_index("ix_record_label_origin")
     with op.batch_alter_table("record", schema=None) as batch_op:
         batch_op.drop_index("ix_record_live_year")
