@@ -100,3 +100,23 @@ def test_weekly_run_refuses_to_overlap(tmp_path: Path) -> None:
     report = run_weekly(config, engine, tagger=None, sources=[])
     assert report.status == "ok"
     assert repository.recent_runs(engine, 1)[0]["source"] == "weekly"
+
+
+def test_weekly_run_tags_new_records_with_the_shipped_model(tmp_path: Path) -> None:
+    from kb.commands.ops import default_tagger
+    from kb.db import make_engine
+
+    config = load_config(None, env={"KB_CONFIG": "/nonexistent",
+                                    "KB_PATHS_DATA_DIR": str(tmp_path)})
+    engine = make_engine(f"sqlite:///{tmp_path / 'kb.sqlite'}")
+    ingest(engine, [Record(source="pubmed", pmid="31166571",
+                           title="Efficacy and Safety of Flexibly Dosed Esketamine Nasal Spray "
+                                 "Combined With a Newly Initiated Oral Antidepressant in "
+                                 "Treatment-Resistant Depression",
+                           publication_types=["Randomized Controlled Trial"])])
+    report = run_weekly(config, engine, tagger=default_tagger(""), sources=[])
+    assert report.status == "ok" and report.tagged == 1
+    labels = {(x["facet"], x["label"]) for x in repository.record_labels(engine, 1)}
+    assert ("design", "rct") in labels and ("agent", "esketamine") in labels
+    again = run_weekly(config, engine, tagger=default_tagger(""), sources=[])
+    assert again.tagged == 0  # nothing new or changed
