@@ -47,11 +47,11 @@ def chunks(seq: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
 
 # --- full-text index ---
 
+# New rows are indexed in bulk by ``insert_records`` (a per-row insert trigger costs twice as
+# much); updates and deletes keep the index in step through triggers.
 _SQLITE_FTS = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS record_fts USING fts5("
     "title, abstract, content='record', content_rowid='id', tokenize='porter unicode61')",
-    "CREATE TRIGGER IF NOT EXISTS record_fts_ai AFTER INSERT ON record BEGIN "
-    "INSERT INTO record_fts(rowid, title, abstract) VALUES (new.id, new.title, new.abstract); END",
     "CREATE TRIGGER IF NOT EXISTS record_fts_ad AFTER DELETE ON record BEGIN "
     "INSERT INTO record_fts(record_fts, rowid, title, abstract) "
     "VALUES ('delete', old.id, old.title, old.abstract); END",
@@ -114,6 +114,11 @@ def insert_records(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[
     for part in chunks(keys):
         found = conn.execute(select(R.c.id, R.c.key).where(R.c.key.in_(part)))
         ids.update({str(k): int(i) for i, k in found})
+    if conn.dialect.name == "sqlite":
+        for part in chunks(list(ids.values())):
+            conn.execute(text("INSERT INTO record_fts(rowid, title, abstract) SELECT id, title, "
+                              "abstract FROM record WHERE id IN :ids")
+                         .bindparams(bindparam("ids", expanding=True)), {"ids": list(part)})
     return ids
 
 

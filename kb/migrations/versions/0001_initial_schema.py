@@ -303,8 +303,6 @@ def upgrade() -> None:
 SQLITE_FTS = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS record_fts USING fts5("
     "title, abstract, content='record', content_rowid='id', tokenize='porter unicode61')",
-    "CREATE TRIGGER IF NOT EXISTS record_fts_ai AFTER INSERT ON record BEGIN "
-    "INSERT INTO record_fts(rowid, title, abstract) VALUES (new.id, new.title, new.abstract); END",
     "CREATE TRIGGER IF NOT EXISTS record_fts_ad AFTER DELETE ON record BEGIN "
     "INSERT INTO record_fts(record_fts, rowid, title, abstract) "
     "VALUES ('delete', old.id, old.title, old.abstract); END",
@@ -329,7 +327,7 @@ def create_fulltext() -> None:
 
 def drop_fulltext() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        for name in ("record_fts_ai", "record_fts_ad", "record_fts_au"):
+        for name in ("record_fts_ad", "record_fts_au"):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS record_fts")
 
