@@ -56,9 +56,10 @@ def tag_database(url: str, engine: Engine) -> str:
     return "baseline"
 
 
-def build(path: Path) -> dict[str, Any]:
-    """Build the fixture database at ``path``; returns its URL and ids the tests use."""
-    url = f"sqlite:///{path}"
+def build(path: Path | None, url: str | None = None) -> dict[str, Any]:
+    """Build the fixture database at ``path`` (SQLite) or ``url`` (any database, e.g. a fresh
+    PostgreSQL schema); returns its URL and ids the tests use."""
+    url = url or f"sqlite:///{path}"
     engine = make_engine(url)
     run = repository.start_run(engine, "pubmed", "ketamine[tiab]", "2025-01-01", "2025-01-31")
     report = import_files(engine, [SAMPLE_DIR])

@@ -50,11 +50,11 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def server(dashboard_db: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+def server(sqlite_dashboard_db: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[str]:
     """``kb serve`` on a free port against a private copy of the fixture database."""
     db = tmp_path_factory.mktemp("e2e") / "kb.sqlite"
-    shutil.copyfile(dashboard_db["path"], db)
+    shutil.copyfile(sqlite_dashboard_db["path"], db)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
     log = (tmp_path_factory.getbasetemp() / "kb-serve.log").open("w")
