@@ -31,7 +31,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
-_LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}  # noqa: S104
+_LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlmodel import SQLModel
 
@@ -33,7 +35,7 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
-def _run(conn) -> None:  # type: ignore[no-untyped-def]
+def _run(conn: Any) -> None:
     context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True, include_object=include_object)
     with context.begin_transaction():

@@ -30,10 +30,9 @@ XSS = "<img src=x onerror=alert(1)> Ketamine & esketamine"
 
 def test_lock_prevents_overlap_and_is_released(tmp_path: Path) -> None:
     lock = tmp_path / "run.lock"
-    with run_lock(lock):
-        with pytest.raises(AlreadyRunning, match="another run holds"):
-            with run_lock(lock):
-                pass
+    with run_lock(lock), pytest.raises(AlreadyRunning, match="another run holds"), \
+            run_lock(lock):
+        pass
     with run_lock(lock):  # released after the first block
         pass
 
@@ -94,9 +93,8 @@ def test_weekly_run_refuses_to_overlap(tmp_path: Path) -> None:
     from kb.db import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'kb.sqlite'}")
-    with run_lock(tmp_path / "kb-run.lock"):
-        with pytest.raises(AlreadyRunning):
-            run_weekly(config, engine, tagger=None, sources=[])
+    with run_lock(tmp_path / "kb-run.lock"), pytest.raises(AlreadyRunning):
+        run_weekly(config, engine, tagger=None, sources=[])
     report = run_weekly(config, engine, tagger=None, sources=[])
     assert report.status == "ok"
     assert repository.recent_runs(engine, 1)[0]["source"] == "weekly"
