@@ -122,7 +122,7 @@ def record_to_row(rec: Record) -> dict[str, Any]:
         "raw_format": rec.raw_format,
     }
     row["content_hash"] = content_hash(row, rec.raw)
-    row["raw"] = zlib.compress(rec.raw, 1) if rec.raw else None
+    row["raw"] = rec.raw  # compressed only if the row is written (see _stored)
     return row
 
 
@@ -193,6 +193,14 @@ class _Index:
         self.doi = {e["doi"]: e for e in existing if e["doi"]}
 
 
+def _stored(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as written: the raw payload zlib-compressed (done here, for written rows
+    only, so an unchanged re-import never pays for compression)."""
+    if row.get("raw"):
+        return {**row, "raw": zlib.compress(row["raw"], 1)}
+    return row
+
+
 def _match(row: dict[str, Any], index: _Index) -> dict[str, Any] | None:
     """The stored record an incoming row is: same key, else same PMID, else same DOI."""
     hit = index.key.get(row["key"])
@@ -258,7 +266,7 @@ def upsert_rows(conn: Connection, items: list[dict[str, Any]]) -> IngestStats:
     for row in items:
         old = matches[row["key"]]
         if old is None:
-            new_rows.append({**row, "first_seen": now, "updated_at": now})
+            new_rows.append({**_stored(row), "first_seen": now, "updated_at": now})
             continue
         if old["id"] in claimed:  # two incoming records resolve to one stored record
             stats.skipped += 1
@@ -276,7 +284,8 @@ def upsert_rows(conn: Connection, items: list[dict[str, Any]]) -> IngestStats:
             continue
         if values.get("key") and values["key"] != old["key"] and values["key"] in by_k:
             values.pop("key")
-        changed_rows.append({**values, "id": old["id"], "updated_at": now, "tagged_model": None})
+        changed_rows.append({**_stored(values), "id": old["id"], "updated_at": now,
+                             "tagged_model": None})
         changed_full.append((old["id"], {**old, **values}))
     ids = repository.insert_records(conn, new_rows)
     repository.update_records(conn, changed_rows)
