@@ -74,13 +74,7 @@ def cli(ctx: click.Context, config_path: str | None, database_url: str | None, q
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(_name)
-    except ModuleNotFoundError as _exc:  # a command module not written yet
-        if _exc.name != _name:
-            raise
-        continue
-    _mod.register(cli)
+    importlib.import_module(_name).register(cli)
 
 
 def main() -> None:
