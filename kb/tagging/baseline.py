@@ -18,7 +18,8 @@ from kb.taxonomy import FACETS
 _N = len(lexicon.KEYS)
 _CONTEXTS = ("title", "abstract", "ket_sentences")
 _EXTRA = ("ket_first_sentence", "ket_last_sentences", "ket_sentence_fraction",
-          "ket_sentences", "ket_in_title", "n_sentences")
+          "ket_sentences", "ket_in_title", "n_sentences",
+          *(f"share:{lab}" for lab in lexicon.LEXICON["agent"]))
 FEATURE_NAMES: tuple[str, ...] = tuple(
     [f"{ctx}:{f}:{lab}" for ctx in _CONTEXTS for f, lab in lexicon.KEYS]
     + [f"relevance:{name}" for name in _EXTRA])
@@ -59,9 +60,11 @@ def lexicon_features(docs: Sequence[Doc]) -> np.ndarray:
             if title_ket:
                 row[2 * _N + k] += v
         n_ket = sum(flags)
+        forms = [row[k] + row[_N + k] for k in _AGENT]
+        total = sum(forms) or 1.0
         row[3 * _N:] = (float(bool(flags and flags[0])), float(any(flags[-2:])),
                         n_ket / len(flags) if flags else 0.0, n_ket, float(title_ket),
-                        len(flags))
+                        len(flags), *(f / total for f in forms))
     return out
 
 

@@ -23,8 +23,9 @@ LEXICON: dict[str, dict[str, tuple[str, ...]]] = {
                      "ketamine hydrochloride"),
         "esketamine": ("esketamine", "spravato", "esketamine nasal spray"),
         "arketamine": ("arketamine",),
-        "metabolite": ("norketamine", "hydroxynorketamine*", "hnk", "dhnk",
-                       "dehydronorketamine", "ketamine metabolite*"),
+        "metabolite": ("norketamine", "noresketamine", "hydroxynorketamine*", "hnk", "dhnk",
+                       "dehydronorketamine", "ketamine metabolite*", "its metabolite*",
+                       "and metabolites"),
     },
     "condition": {
         "depression": ("depress*", "mdd", "antidepressant*", "dysthymi*", "melanchol*",
