@@ -59,11 +59,12 @@ class View:
 
 
 # Chosen by 5-fold cross-validation on the gold set (see docs/tagging.md): a heavier lexicon
-# for the facets whose terms are specific (agent, condition, route), the baseline's verdict
-# for relevance, less of both for outcome domains, whose terms are broad.
+# for the facets whose terms are specific (agent, condition, route) and little free text for
+# agent (which form is studied is said by the drug names), the baseline's verdict for
+# relevance, less of both for outcome domains, whose terms are broad.
 DEFAULT_VIEWS: dict[str, View] = {
     "relevance": View(baseline=2.0),
-    "agent": View(lexicon=2.0, C=3.0),
+    "agent": View(word=0.3, lexicon=2.0, C=10.0),
     "condition": View(lexicon=2.0, C=3.0),
     "route": View(lexicon=2.0, shrink=3.0),
     "outcome": View(lexicon=0.5, baseline=0.5, C=30.0),
