@@ -295,7 +295,7 @@ def evaluate_cmd(obj: Any, gold_path: Path, as_json: bool, model_path: Path | No
     from kb.tagging.baseline import baseline_predict
     from kb.tagging.combine import combine_labels
     from kb.tagging.evaluate import BARS, evaluate, format_report, format_summary
-    from kb.tagging.metadata import metadata_labels
+    from kb.tagging.metadata import confident_metadata_labels
 
     as_json = as_json or obj.json
     try:
@@ -329,7 +329,7 @@ def evaluate_cmd(obj: Any, gold_path: Path, as_json: bool, model_path: Path | No
         docs = [e.doc if with_metadata else e.doc.text_only() for e in gold]
         labels, scores = model.predict(docs)
         if with_metadata:
-            labels = [combine_labels(lab, sc, metadata_labels(tr._as_record(e.doc)))
+            labels = [combine_labels(lab, sc, confident_metadata_labels(tr._as_record(e.doc)))
                       for lab, sc, e in zip(labels, scores, gold, strict=True)]
         model_report = evaluate(truth, labels, scores)
         overlap = tr.overlap_with_training(model, [e.doc for e in gold])

@@ -281,10 +281,13 @@ def metadata_labels(record: Mapping[str, Any]) -> dict[str, list[str]]:
 def confident_metadata_labels(record: Mapping[str, Any]) -> dict[str, list[str]]:
     """The subset of :func:`metadata_labels` trusted as tags without the classifier.
 
-    Designs outside ``CONFIDENT_DESIGNS`` (``Review``, a bare ``Clinical Trial``...) are
-    left to the classifier, which sees the publication types as features.
+    Designs stated by publication types outside ``CONFIDENT_DESIGNS`` (``Review``, a bare
+    ``Clinical Trial``...) are left to the classifier, which sees the publication types as
+    features; designs stated by registry fields (allocation, study type) or by MeSH check
+    tags (``Animals`` without ``Humans``) are kept.
     """
     labels = metadata_labels(record)
-    if "design" in labels and labels["design"][0] not in CONFIDENT_DESIGNS:
+    if ("design" in labels and labels["design"][0] not in CONFIDENT_DESIGNS
+            and design_from_publication_types(record.get("publication_types")) is not None):
         del labels["design"]
     return labels

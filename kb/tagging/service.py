@@ -59,18 +59,37 @@ class TagReport:
                 else None}
 
 
+# A ClinicalTrials.gov registration is a study, so its design is one of these (the registry's
+# interventional randomised / non-randomised and observational types), never a review, a case
+# report or a published protocol.
+REGISTRY_DESIGNS = ("rct", "nonrandomized_trial", "observational")
+
+
+def is_registry_record(row: Mapping[str, Any]) -> bool:
+    """Whether a record is a trial registration (ClinicalTrials.gov), by key or source."""
+    key = str(row.get("key") or row.get("id") or "")
+    return key.startswith("nct:") or str(row.get("source") or "").startswith("ctgov")
+
+
+def _tag_values(model: TaggerModel, rows: Sequence[Mapping[str, Any]]
+                ) -> tuple[list[list[TagValue]], list[dict[str, dict[str, float]]]]:
+    docs = [doc_from_mapping(r) for r in rows]
+    labels, scores = model.predict(docs, rules=False) if docs else ([], [])
+    out = []
+    for row, lab, sc in zip(rows, labels, scores, strict=True):
+        if is_registry_record(row) and lab["design"] not in REGISTRY_DESIGNS:
+            design = sc.get("design", {})
+            lab["design"] = max(REGISTRY_DESIGNS, key=lambda d: design.get(d, 0.0))
+        out.append(metadata_tag_values(confident_metadata_labels(row))
+                   + model_tag_values(lab, sc))
+    return out, scores
+
+
 def tag_rows(model: TaggerModel, rows: Sequence[Mapping[str, Any]]
              ) -> tuple[list[list[TagValue]], list[dict[str, Any]]]:
     """Stored tags (metadata + model) and effective labels for JSON-like records."""
-    docs = [doc_from_mapping(r) for r in rows]
-    labels, scores = model.predict(docs, rules=False) if docs else ([], [])
-    tags: list[list[TagValue]] = []
-    effective: list[dict[str, Any]] = []
-    for row, lab, sc in zip(rows, labels, scores, strict=True):
-        values = metadata_tag_values(confident_metadata_labels(row)) + model_tag_values(lab, sc)
-        tags.append(values)
-        effective.append(as_labels(effective_tags(values)))
-    return tags, effective
+    tags, _ = _tag_values(model, rows)
+    return tags, [as_labels(effective_tags(values)) for values in tags]
 
 
 def classify(model: TaggerModel, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -79,14 +98,9 @@ def classify(model: TaggerModel, records: Sequence[Mapping[str, Any]]) -> list[d
     ``labels`` combine the record's metadata (MeSH, publication types) with the model;
     ``scores`` are the model's calibrated probabilities for every label.
     """
-    docs = [doc_from_mapping(r) for r in records]
-    labels, scores = model.predict(docs, rules=False) if docs else ([], [])
-    out = []
-    for rec, lab, sc in zip(records, labels, scores, strict=True):
-        values = metadata_tag_values(confident_metadata_labels(rec)) + model_tag_values(lab, sc)
-        out.append({"id": rec.get("id"), "labels": as_labels(effective_tags(values)),
-                    "scores": sc})
-    return out
+    tags, scores = _tag_values(model, records)
+    return [{"id": rec.get("id"), "labels": as_labels(effective_tags(values)), "scores": sc}
+            for rec, values, sc in zip(records, tags, scores, strict=True)]
 
 
 # ---- worker processes ------------------------------------------------------------------------

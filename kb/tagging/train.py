@@ -38,7 +38,7 @@ from kb.tagging.combine import combine_labels
 from kb.tagging.evaluate import evaluate
 from kb.tagging.features import Doc, doc_from_mapping, normalise_title
 from kb.tagging.lexicon import normalise
-from kb.tagging.metadata import metadata_labels
+from kb.tagging.metadata import confident_metadata_labels, metadata_labels
 from kb.tagging.model import TaggerModel, base_metadata
 from kb.taxonomy import TaxonomyError, normalise_labels
 
@@ -287,7 +287,7 @@ def cross_validate(gold: Sequence[Example], extra: Sequence[Example] = (), *, k:
             text_labels[i], text_scores[i] = labels[j], scores[j]
         labels, scores = model.predict([e.doc for e in test])
         for j, i in enumerate(te):
-            meta = metadata_labels(_as_record(gold[i].doc))
+            meta = confident_metadata_labels(_as_record(gold[i].doc))
             meta_labels[i] = combine_labels(labels[j], scores[j], meta)
             meta_scores[i] = scores[j]
         if progress:

@@ -106,3 +106,14 @@ def test_train_without_corpus_is_a_usage_error(tmp_path: Path) -> None:
                                    "--corpus", str(tmp_path / "absent"), "--cv", "0",
                                    "--output", str(tmp_path / "m")])
     assert res.exit_code == 2 and "--no-weak" in res.output
+
+
+def test_registry_records_get_a_study_design(tmp_path: Path) -> None:
+    from kb.tagging.service import classify, load_model
+
+    text = ("This study will test whether a single dose of ketamine causes a rapid "
+            "antidepressant effect. Participants will be assessed with the MADRS. "
+            "A review of the literature suggests ketamine is promising.")
+    out = classify(load_model(), [{"id": "nct:NCT00088699", "title": "Ketamine in depression",
+                                   "abstract": text}])
+    assert out[0]["labels"]["design"] in {"rct", "nonrandomized_trial", "observational"}

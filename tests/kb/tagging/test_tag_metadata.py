@@ -87,3 +87,10 @@ def test_confident_subset_drops_review_and_bare_clinical_trial() -> None:
     assert "design" not in confident_metadata_labels({"publication_types": ["Clinical Trial"]})
     assert confident_metadata_labels({"publication_types": ["Randomized Controlled Trial"]}) == {
         "design": ["rct"]}
+
+
+def test_registry_designs_are_confident() -> None:
+    assert confident_metadata_labels({"title": "x", "allocation": "NON_RANDOMIZED"}) == {
+        "design": ["nonrandomized_trial"]}
+    assert confident_metadata_labels({"title": "x", "study_type": "OBSERVATIONAL"}) == {
+        "design": ["observational"]}
