@@ -144,3 +144,13 @@ def test_cli_tag_and_tag_set(kb_engine: Engine) -> None:
     missing = runner.invoke(cli, ["--database-url", url, "tag", "set", "pmid:999", "design",
                                   "rct"])
     assert missing.exit_code == 1 and "no record" in missing.output
+
+
+def test_worker_processes_give_the_same_tags(kb_engine: Engine) -> None:
+    from kb.tagging.service import classify, classify_many
+
+    model = load_model()
+    report = tag_pending(kb_engine, model=model, jobs=2, batch_size=1)
+    assert report.tagged == 3
+    rows = [{"id": r["key"], **r} for r in RECORDS]
+    assert list(classify_many(model, rows, jobs=2, chunk=1)) == classify(model, rows)
