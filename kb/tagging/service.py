@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from kb import repository
+from kb.ingest import batched
 from kb.tagging.combine import (
     TagValue,
     as_labels,
@@ -130,7 +131,7 @@ def classify_many(model: TaggerModel, records: Iterable[Mapping[str, Any]], *, j
                   chunk: int = 1000) -> Iterator[dict[str, Any]]:
     """:func:`classify` over any number of records, in order; ``jobs`` > 1 uses worker
     processes (each gets a copy of the model once)."""
-    batches = iter_batches(records, chunk)
+    batches = batched(records, chunk)
     if jobs <= 1:
         for batch in batches:
             yield from classify(model, batch)
@@ -269,14 +270,3 @@ def human_examples(engine: Engine) -> list[Any]:
             data = {**row, "id": row.get("key") or str(row["id"])}
             out.append(Example(doc_from_mapping(data), targets, 1.0, "human"))
     return out
-
-
-def iter_batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
