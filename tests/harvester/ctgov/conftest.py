@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from harvester.http import PoliteClient, RetryPolicy
+from tests.harvester.fast_http import Reply
+from tests.harvester.fast_http import make_http as make_http
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "ctgov"
-Reply = Response | Callable[[Request], Response]
 
 
 def real_study(nct: str) -> dict[str, Any]:
@@ -70,41 +68,6 @@ def paged(studies: list[dict[str, Any]], page_size: int) -> dict[str, bytes]:
         nxt = token_for(i + 1) if i + 1 < len(chunks) else None
         bodies[token_for(i)] = studies_page(chunk, nxt, len(studies) if i == 0 else None)
     return bodies
-
-
-def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
-    return Response(body, status=status, headers=headers, content_type="application/json")
-
-
-@dataclass
-class FastHTTP:
-    http: PoliteClient
-    sleeps: list[float] = field(default_factory=list)
-
-    @property
-    def pauses(self) -> list[float]:
-        return [s for s in self.sleeps if s > 0.01]
-
-
-@pytest.fixture
-def make_http() -> Iterator[Callable[..., FastHTTP]]:
-    clients: list[httpx.Client] = []
-
-    def make(timeout: float = 2.0, attempts: int = 3, max_delay: float = 0.0,
-             base_delay: float = 0.0) -> FastHTTP:
-        sleeps: list[float] = []
-        client = httpx.Client(timeout=httpx.Timeout(timeout))
-        clients.append(client)
-        http = PoliteClient(client, rate=1000.0,
-                            retry=RetryPolicy(attempts=attempts, base_delay=base_delay,
-                                              max_delay=max_delay),
-                            sleep=sleeps.append)
-        return FastHTTP(http, sleeps)
-
-    yield make
-    for c in clients:
-        c.close()
 
 
 class Script:

@@ -13,13 +13,11 @@ from werkzeug import Request, Response
 
 from harvester.ctgov.client import DEFAULT_RATE, CTGovClient, last_update_filter
 from harvester.errors import RateLimited, SourceError, TransientHTTPError
+from tests.harvester.fast_http import FastHTTP, Reply, json_response
 
 from .conftest import (
-    FastHTTP,
-    Reply,
     Script,
     all_studies,
-    json_response,
     paged,
     real_study,
     studies_page,

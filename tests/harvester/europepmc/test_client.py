@@ -13,8 +13,9 @@ from werkzeug import Request, Response
 from harvester.errors import RateLimited, SourceError, TransientHTTPError
 from harvester.europepmc.client import EuropePMCClient
 from harvester.records import Record
+from tests.harvester.fast_http import FastHTTP, Reply, json_response
 
-from .conftest import FastHTTP, Reply, Script, json_response
+from .conftest import Script
 from .corpus_pages import (
     NEJM_FIXTURE,
     core_response,
