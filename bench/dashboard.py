@@ -129,34 +129,15 @@ def copy_of(rec: Record, k: int) -> Record:
 
 
 def tag_originals(url: str, engine: Any) -> str:
-    """Tag with ``kb tag`` when installed; else the keyword baseline (parallel)."""
+    """Tag the originals with ``kb tag`` and the shipped model (their copies share the tags)."""
     from click.testing import CliRunner
 
     from kb.cli import cli
 
-    if "tag" in cli.commands:
-        res = CliRunner().invoke(cli, ["--database-url", url, "-q", "tag"])
-        if res.exit_code in (0, 3):
-            return "kb tag"
-        if "no tagging model" not in res.output:
-            raise SystemExit(f"kb tag failed: {res.output}")
-    from concurrent.futures import ProcessPoolExecutor
-
-    from kb.tagging.baseline import baseline_predict
-    from kb.tagging.features import doc_from_mapping
-
-    rows = repository.record_texts(engine)
-    docs = [doc_from_mapping(r) for r in rows]
-    with ProcessPoolExecutor() as pool:
-        predicted = list(pool.map(baseline_predict, docs, chunksize=200))
-    labels = []
-    for row, (lab, _) in zip(rows, predicted, strict=True):
-        for facet, value in lab.items():
-            for label in [value] if isinstance(value, str) else value:
-                labels.append({"record_id": row["id"], "facet": facet, "label": label,
-                               "origin": "model", "probability": 0.7})
-    repository.insert_model_labels(engine, labels, "keyword-baseline")
-    return "keyword baseline (kb tag not installed, or no trained model yet)"
+    res = CliRunner().invoke(cli, ["--database-url", url, "-q", "tag"])
+    if res.exit_code != 0:
+        raise SystemExit(f"kb tag failed: {res.output}")
+    return "kb tag"
 
 
 def build(path: Path, n: int) -> dict[str, Any]:

@@ -685,27 +685,6 @@ def ids_by_key(engine: Engine, keys: Sequence[str]) -> dict[str, int]:
     return out
 
 
-def record_texts(engine: Engine) -> list[dict[str, Any]]:
-    """``id, title, abstract, keywords`` of every record (keyword-baseline tagging)."""
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(
-            select(R.c.id, R.c.title, R.c.abstract, R.c.keywords).order_by(R.c.id))]
-
-
-def insert_model_labels(engine: Engine, rows: Sequence[Mapping[str, Any]],
-                        model_version: str) -> None:
-    """Write ``model`` tags and effective labels for untagged records (fixtures, benchmarks).
-
-    ``rows``: ``record_id, facet, label, probability``. The tagger proper writes its own.
-    """
-    labels = [{"record_id": r["record_id"], "facet": r["facet"], "label": r["label"],
-               "origin": "model", "probability": r.get("probability")} for r in rows]
-    now = utcnow()
-    with engine.begin() as conn:
-        for part in chunks(labels, 5000):
-            conn.execute(insert(RLABEL), list(part))
-            conn.execute(insert(TAG), [{**x, "model_version": model_version, "negative": False,
-                                        "created_at": now} for x in part])
 
 
 def copy_labels(engine: Engine, pairs: Sequence[tuple[int, int]]) -> int:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from sqlalchemy.engine import Engine
 
 from harvester.ctgov.parser import parse_study
 from harvester.records import Record
@@ -28,32 +27,13 @@ XSS_TITLE = "Ketamine <img src=x onerror=alert(1)> and [a link](javascript:alert
 SUSTAIN1_PMID = "31166571"
 
 
-def tag_database(url: str, engine: Engine) -> str:
-    """Tag every record with ``kb tag`` when the tagger is installed, else the keyword baseline.
-
-    Returns which tagger ran (the fallback writes ``model`` tags with the baseline's labels).
-    """
+def tag_database(url: str) -> str:
+    """Tag every record with ``kb tag`` and the shipped model, as a user does."""
     from kb.cli import cli
 
-    if "tag" in cli.commands:
-        result = CliRunner().invoke(cli, ["--database-url", url, "-q", "tag"])
-        if result.exit_code in (0, 3):
-            return "kb tag"
-        # no trained model shipped yet: fall back to the keyword baseline below
-        assert "no tagging model" in result.output, result.output
-    from kb.tagging.baseline import baseline_predict
-    from kb.tagging.features import doc_from_mapping
-
-    rows = repository.record_texts(engine)
-    labels: list[dict[str, Any]] = []
-    for row in rows:
-        predicted, _ = baseline_predict(doc_from_mapping(row))
-        for facet, value in predicted.items():
-            for lab in [value] if isinstance(value, str) else value:
-                labels.append({"record_id": row["id"], "facet": facet, "label": lab,
-                               "probability": 0.7})
-    repository.insert_model_labels(engine, labels, "keyword-baseline")
-    return "baseline"
+    result = CliRunner().invoke(cli, ["--database-url", url, "-q", "tag"])
+    assert result.exit_code == 0, result.output
+    return "kb tag"
 
 
 def build(path: Path | None, url: str | None = None) -> dict[str, Any]:
@@ -74,7 +54,7 @@ def build(path: Path | None, url: str | None = None) -> dict[str, Any]:
         repository.upsert_trials(conn, [trial_to_row(t) for t in trials])
         repository.attach_trial_records(conn, [t.nct_id for t in trials])
     link_all(engine)
-    tagger = tag_database(url, engine)
+    tagger = tag_database(url)
     repository.update_run(engine, run, found=3, fetched=3, inserted=1, updated=2)
     repository.finish_run(engine, run, "ok")
     ids = {
